@@ -1,0 +1,118 @@
+//! `kvs-local serve`: run the local Kinesis Video Streams server in the foreground.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use kvs_local::{Config, Credentials, Server};
+
+/// A local server that speaks the Amazon Kinesis Video Streams APIs, for offline use and tests.
+///
+/// Point the AWS CLI or any AWS SDK at it with `--endpoint-url` and the credentials it prints.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve until interrupted (Ctrl-C or SIGTERM).
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value_t = SocketAddr::from(([127, 0, 0, 1], Config::DEFAULT_PORT)))]
+    addr: SocketAddr,
+    /// Directory for the database and media; created if missing.
+    #[arg(long, default_value = "./kvs-data")]
+    data_dir: PathBuf,
+    /// Access key id clients must sign with.
+    #[arg(long, env = "KVS_LOCAL_ACCESS_KEY_ID", default_value = Credentials::DEFAULT_ACCESS_KEY_ID)]
+    access_key_id: String,
+    /// Secret access key clients must sign with.
+    #[arg(long, env = "KVS_LOCAL_SECRET_ACCESS_KEY", default_value = Credentials::DEFAULT_SECRET_ACCESS_KEY, hide_default_value = true)]
+    secret_access_key: String,
+    /// Region written into ARNs.
+    #[arg(long, default_value = Config::DEFAULT_REGION)]
+    region: kvs_types::Region,
+    /// Account id written into ARNs.
+    #[arg(long, default_value = Config::DEFAULT_ACCOUNT_ID)]
+    account_id: kvs_types::AccountId,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "kvs_local=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kvs-local: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kvs-local: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let Command::Serve(args) = cli.command;
+    let config = Config {
+        addr: args.addr,
+        data_dir: args.data_dir,
+        credentials: Credentials {
+            access_key_id: args.access_key_id,
+            secret_access_key: args.secret_access_key,
+        },
+        region: args.region,
+        account_id: args.account_id,
+    };
+    let server = Server::start(config).await?;
+    let creds = server.credentials();
+    println!("kvs-local listening on {}", server.url());
+    println!("  data dir:          {}", server.data_dir().display());
+    println!("  region:            {}", server.region());
+    println!("  access key id:     {}", creds.access_key_id);
+    println!("  secret access key: {}", creds.secret_access_key);
+    println!(
+        "try: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} aws kinesisvideo list-streams --region {} --endpoint-url {}",
+        creds.access_key_id,
+        creds.secret_access_key,
+        server.region(),
+        server.url()
+    );
+    wait_for_stop_signal().await;
+    eprintln!("kvs-local: stopping");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,106 @@
+//! Ownership of a data directory: one server at a time, and a note saying where it listens so
+//! other processes (the `kvs` CLI) can use it instead of starting their own.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::StartError;
+
+const LOCK_FILE: &str = "kvs-local.lock";
+const SERVER_FILE: &str = "server.json";
+
+/// Where the server that owns a data directory listens, and how to sign requests to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningServer {
+    /// The endpoint URL.
+    pub url: String,
+    /// The server's process id.
+    pub pid: u32,
+    /// The access key id it accepts.
+    pub access_key_id: String,
+    /// The matching secret.
+    pub secret_access_key: String,
+    /// The region in its ARNs.
+    pub region: String,
+}
+
+impl RunningServer {
+    /// The server running on `data_dir` in another process or task, if there is one.
+    pub fn find(data_dir: &Path) -> Option<Self> {
+        let lock = File::open(data_dir.join(LOCK_FILE)).ok()?;
+        match lock.try_lock() {
+            // Nobody holds it: any server.json there is stale.
+            Ok(()) => None,
+            Err(TryLockError::WouldBlock) => read_server_file(data_dir),
+            Err(TryLockError::Error(_)) => None,
+        }
+    }
+}
+
+fn read_server_file(data_dir: &Path) -> Option<RunningServer> {
+    let text = std::fs::read_to_string(data_dir.join(SERVER_FILE)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// An exclusive lock on a data directory, held for the server's lifetime.
+pub(crate) struct DataDirLock {
+    dir: PathBuf,
+    _file: File,
+}
+
+impl DataDirLock {
+    pub(crate) fn acquire(dir: &Path) -> Result<Self, StartError> {
+        let io_err = |source| StartError::DataDir {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io_err)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))
+            .map_err(io_err)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self {
+                dir: dir.to_path_buf(),
+                _file: file,
+            }),
+            Err(TryLockError::WouldBlock) => {
+                let other = read_server_file(dir);
+                Err(StartError::InUse {
+                    path: dir.to_path_buf(),
+                    pid: other.as_ref().map_or(0, |o| o.pid),
+                    url: other.map_or_else(|| "address unknown".into(), |o| o.url),
+                })
+            }
+            Err(TryLockError::Error(e)) => Err(io_err(e)),
+        }
+    }
+
+    /// Writes `server.json` (owner-only, replaced atomically).
+    pub(crate) fn publish(&self, server: &RunningServer) -> Result<(), StartError> {
+        let io_err = |source| StartError::DataDir {
+            path: self.dir.clone(),
+            source,
+        };
+        let tmp = self.dir.join(format!("{SERVER_FILE}.tmp"));
+        let mut opts = OpenOptions::new();
+        opts.create(true).truncate(true).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp).map_err(io_err)?;
+        let text = serde_json::to_string_pretty(server).map_err(|e| io_err(e.into()))?;
+        std::io::Write::write_all(&mut f, text.as_bytes()).map_err(io_err)?;
+        f.sync_all().map_err(io_err)?;
+        std::fs::rename(&tmp, self.dir.join(SERVER_FILE)).map_err(io_err)
+    }
+}
+
+impl Drop for DataDirLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.dir.join(SERVER_FILE));
+    }
+}

@@ -1,0 +1,92 @@
+//! The HTTP front: one router, SigV4 on every request, AWS-shaped errors, request ids.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, Method, StatusCode};
+
+use crate::App;
+use crate::auth::{self, Payload};
+use crate::control;
+use crate::error::ApiError;
+
+/// The largest JSON request body accepted.
+const MAX_JSON_BODY: usize = 1 << 20;
+
+pub(crate) fn router(app: Arc<App>) -> Router {
+    Router::new().fallback(dispatch).with_state(app)
+}
+
+async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mut resp = match route(&app, req).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(%method, %path, error = %e, "request refused");
+            e.into_response()
+        }
+    };
+    if let Ok(id) = HeaderValue::from_str(&request_id()) {
+        resp.headers_mut().insert("x-amzn-RequestId", id);
+    }
+    resp
+}
+
+async fn route(app: &App, req: Request) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let operation = control::operation_for_path(parts.uri.path())
+        .filter(|_| parts.method == Method::POST)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "UnknownOperationException",
+                format!(
+                    "kvs-local has no operation at {} {}",
+                    parts.method,
+                    parts.uri.path()
+                ),
+            )
+        })?;
+    let body = read_body(body).await?;
+    auth::verify(
+        &app.config.credentials,
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        Payload::Body(&body),
+        time::OffsetDateTime::now_utc(),
+    )?;
+    app.stats.count(operation);
+    tracing::debug!(operation, "request");
+    control::handle(app, operation, &body).await
+}
+
+async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_JSON_BODY)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "SerializationException",
+                format!("request body unreadable or over {MAX_JSON_BODY} bytes: {e}"),
+            )
+        })
+}
+
+fn request_id() -> String {
+    use rand::Rng;
+    let b: [u8; 16] = rand::rng().random();
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}

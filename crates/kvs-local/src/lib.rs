@@ -1,0 +1,283 @@
+//! kvs-local: one server process that speaks the Amazon Kinesis Video Streams wire protocols, so
+//! the official AWS SDKs, the AWS CLI and every kvs-rs tool work against it offline.
+//!
+//! Every request's SigV4 signature is verified against one configured key pair, and all state
+//! lives under a data directory that survives restarts.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), kvs_local::StartError> {
+//! let server = kvs_local::Server::start(kvs_local::Config::new("./kvs-data")).await?;
+//! println!("kvs-local at {}", server.url());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod control;
+mod datadir;
+mod db;
+mod error;
+mod http_api;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use kvs_types::{AccountId, Arn, Region, ResourceKind};
+use tokio::sync::watch;
+
+pub use auth::Credentials;
+pub use datadir::RunningServer;
+pub use error::ApiError;
+
+/// How to run a kvs-local server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// Where the database and media live; created if missing.
+    pub data_dir: PathBuf,
+    /// The one key pair requests must be signed with.
+    pub credentials: Credentials,
+    /// The region written into ARNs.
+    pub region: Region,
+    /// The account id written into ARNs.
+    pub account_id: AccountId,
+}
+
+impl Config {
+    /// The default port of a standalone kvs-local.
+    pub const DEFAULT_PORT: u16 = 4567;
+    /// The default region.
+    pub const DEFAULT_REGION: &'static str = "us-east-1";
+    /// The default account id.
+    pub const DEFAULT_ACCOUNT_ID: &'static str = "123456789012";
+
+    /// Local defaults: loopback on a free port, the documented credentials, `us-east-1`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            credentials: Credentials::local_defaults(),
+            region: Region::new(Self::DEFAULT_REGION).expect("the default region is valid"),
+            account_id: AccountId::new(Self::DEFAULT_ACCOUNT_ID)
+                .expect("the default account id is valid"),
+        }
+    }
+}
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The data directory could not be created or read.
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Another kvs-local already serves this data directory.
+    #[error(
+        "data directory {path} is in use by another kvs-local (pid {pid}, {url}); stop it or use another --data-dir"
+    )]
+    InUse {
+        /// The directory.
+        path: PathBuf,
+        /// The other server's process id, if known.
+        pid: u32,
+        /// The other server's URL, if known.
+        url: String,
+    },
+    /// The database could not be opened.
+    #[error("cannot open database {path}: {source}")]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// The cause.
+        source: rusqlite::Error,
+    },
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Request counts per operation, for tests and diagnostics.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    calls: Mutex<HashMap<&'static str, u64>>,
+}
+
+impl Stats {
+    pub(crate) fn count(&self, operation: &'static str) {
+        if let Ok(mut calls) = self.calls.lock() {
+            *calls.entry(operation).or_default() += 1;
+        }
+    }
+
+    fn get(&self, operation: &str) -> u64 {
+        self.calls
+            .lock()
+            .map(|c| c.get(operation).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+}
+
+/// What the request handlers share.
+pub(crate) struct App {
+    pub(crate) config: ResolvedConfig,
+    pub(crate) db: db::Db,
+    pub(crate) stats: Stats,
+}
+
+pub(crate) struct ResolvedConfig {
+    pub(crate) public_url: String,
+    pub(crate) credentials: Credentials,
+    pub(crate) region: Region,
+    pub(crate) account_id: AccountId,
+}
+
+impl App {
+    pub(crate) fn arn(&self, kind: ResourceKind, name: &str, id: i64) -> Result<Arn, ApiError> {
+        Arn::new(
+            "aws",
+            &self.config.region,
+            &self.config.account_id,
+            kind,
+            name,
+            id.max(0) as u64,
+        )
+        .map_err(|e| ApiError::invalid_argument(e.to_string()))
+    }
+}
+
+/// A running kvs-local. Dropping it stops the server; [`Server::shutdown`] also waits for it.
+pub struct Server {
+    url: String,
+    addr: SocketAddr,
+    app: Arc<App>,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    data_dir: PathBuf,
+}
+
+impl Server {
+    /// Starts a server on the current tokio runtime.
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        let data_dir = config.data_dir.clone();
+        let lock = datadir::DataDirLock::acquire(&data_dir)?;
+        let db_path = data_dir.join("kvs-local.sqlite3");
+        let db = db::Db::open(&db_path).map_err(|source| StartError::Database {
+            path: db_path,
+            source,
+        })?;
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+        let host = if addr.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        } else {
+            addr
+        };
+        let url = format!("http://{host}");
+        let app = Arc::new(App {
+            config: ResolvedConfig {
+                public_url: url.clone(),
+                credentials: config.credentials.clone(),
+                region: config.region.clone(),
+                account_id: config.account_id.clone(),
+            },
+            db,
+            stats: Stats::default(),
+        });
+        lock.publish(&RunningServer {
+            url: url.clone(),
+            pid: std::process::id(),
+            access_key_id: config.credentials.access_key_id.clone(),
+            secret_access_key: config.credentials.secret_access_key.clone(),
+            region: config.region.to_string(),
+        })?;
+
+        let (stop, mut stopped) = watch::channel(false);
+        let router = http_api::router(app.clone());
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "kvs-local server stopped");
+            }
+            drop(lock);
+        });
+        tracing::info!(%url, data_dir = %data_dir.display(), "kvs-local listening");
+        Ok(Self {
+            url,
+            addr,
+            app,
+            stop,
+            task: Some(task),
+            data_dir,
+        })
+    }
+
+    /// The endpoint URL, e.g. `http://127.0.0.1:4567`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The bound socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The credentials requests must be signed with.
+    pub fn credentials(&self) -> &Credentials {
+        &self.app.config.credentials
+    }
+
+    /// The region in this server's ARNs.
+    pub fn region(&self) -> &Region {
+        &self.app.config.region
+    }
+
+    /// How many authenticated requests for `operation` (e.g. `"GetDataEndpoint"`) were served.
+    pub fn calls(&self, operation: &str) -> u64 {
+        self.app.stats.get(operation)
+    }
+
+    /// Stops accepting requests, lets running ones finish and releases the data directory.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}

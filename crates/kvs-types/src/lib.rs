@@ -1,0 +1,59 @@
+//! Validated names, ARNs and enums shared by every kvs-rs crate.
+//!
+//! Values are checked the way the Kinesis Video Streams service checks them, so a bad name is a
+//! clear error before any request is sent, and a value of one of these types is always valid.
+//! Nothing here does I/O.
+
+mod arn;
+mod enums;
+mod names;
+
+pub use arn::{Arn, ArnError, ResourceKind};
+pub use enums::{ApiName, ChannelProtocol, ChannelRole, ChannelType, ParseEnumError};
+pub use names::{
+    AccountId, ChannelName, DataRetention, InvalidValue, Region, StreamName, TagKey, TagValue,
+};
+
+/// How a request names a stream: by name or by ARN (every KVS API accepts either).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum StreamRef {
+    /// The stream's name.
+    Name(StreamName),
+    /// The stream's ARN.
+    Arn(Arn),
+}
+
+impl StreamRef {
+    /// Reads a stream reference: an ARN if it starts with `arn:`, otherwise a name.
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        if s.starts_with("arn:") {
+            let arn =
+                Arn::parse(s).map_err(|e| InvalidValue::new("StreamARN", s, e.to_string()))?;
+            if arn.kind() != ResourceKind::Stream {
+                return Err(InvalidValue::new(
+                    "StreamARN",
+                    s,
+                    "is a signaling channel ARN, not a stream ARN",
+                ));
+            }
+            Ok(Self::Arn(arn))
+        } else {
+            StreamName::new(s).map(Self::Name)
+        }
+    }
+}
+
+impl std::fmt::Display for StreamRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Name(n) => n.fmt(f),
+            Self::Arn(a) => a.fmt(f),
+        }
+    }
+}
+
+impl From<StreamName> for StreamRef {
+    fn from(n: StreamName) -> Self {
+        Self::Name(n)
+    }
+}
