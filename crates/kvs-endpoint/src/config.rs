@@ -1,0 +1,303 @@
+//! Where requests go: AWS (the standard environment/profile chain), an explicit endpoint, or an
+//! embedded kvs-local when nothing is configured.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aws_config::meta::region::ProvideRegion;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::RequestSigner;
+
+/// What the caller asked for; anything left `None` comes from the environment.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// AWS region (else `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's region).
+    pub region: Option<String>,
+    /// Named profile from `~/.aws/config` (else `AWS_PROFILE`).
+    pub profile: Option<String>,
+    /// Endpoint URL for every service (else `AWS_ENDPOINT_URL`).
+    pub endpoint_url: Option<String>,
+    /// Data directory of the embedded kvs-local (else `KVS_LOCAL_DATA_DIR`, else
+    /// `$XDG_DATA_HOME/kvs-rs/local` or `~/.local/share/kvs-rs/local`).
+    pub local_data_dir: Option<PathBuf>,
+}
+
+/// Where requests are sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Amazon Kinesis Video Streams in a region.
+    Aws {
+        /// The region.
+        region: String,
+    },
+    /// An explicitly configured endpoint (a kvs-local, a VPC endpoint, ...).
+    Endpoint {
+        /// The endpoint URL.
+        url: String,
+        /// The region used for signing.
+        region: String,
+    },
+    /// kvs-local on a local data directory, started by this process or already running.
+    Local {
+        /// The server's URL.
+        url: String,
+        /// Its data directory.
+        data_dir: PathBuf,
+        /// Whether this process started it (it stops when the process ends).
+        started_here: bool,
+    },
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Aws { region } => write!(f, "AWS region {region}"),
+            Self::Endpoint { url, region } => write!(f, "endpoint {url} (region {region})"),
+            Self::Local {
+                url,
+                data_dir,
+                started_here: true,
+            } => write!(
+                f,
+                "embedded kvs-local at {url} (data in {}; no AWS region or endpoint configured)",
+                data_dir.display()
+            ),
+            Self::Local { url, data_dir, .. } => write!(
+                f,
+                "running kvs-local at {url} (data in {}; no AWS region or endpoint configured)",
+                data_dir.display()
+            ),
+        }
+    }
+}
+
+/// Why no configuration could be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A profile was named but gives no region.
+    #[error("profile {0:?} has no region; pass --region or set AWS_REGION")]
+    ProfileWithoutRegion(String),
+    /// Nothing is configured and the embedded kvs-local is compiled out.
+    #[error(
+        "no AWS region or endpoint configured; set AWS_REGION (or --region), or AWS_ENDPOINT_URL (or --endpoint-url)"
+    )]
+    NothingConfigured,
+    /// The embedded kvs-local could not start.
+    #[cfg(feature = "embedded")]
+    #[error("cannot start the embedded kvs-local: {0}")]
+    Embedded(#[from] kvs_local::StartError),
+    /// No home directory to put the embedded kvs-local's data in.
+    #[error("no data directory for the embedded kvs-local: set KVS_LOCAL_DATA_DIR or HOME")]
+    NoDataDir,
+}
+
+/// The configuration every kvs-rs client is built from. Cheap to clone.
+#[derive(Clone)]
+pub struct KvsConfig {
+    sdk: SdkConfig,
+    target: Target,
+    #[cfg(feature = "embedded")]
+    _embedded: Option<Arc<kvs_local::Server>>,
+}
+
+impl fmt::Debug for KvsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KvsConfig")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl KvsConfig {
+    /// Builds the configuration: an explicit endpoint wins, then a configured region (AWS),
+    /// else the embedded kvs-local.
+    pub async fn load(opts: LoadOptions) -> Result<Self, ConfigError> {
+        let profile = opts.profile.clone().or_else(|| env("AWS_PROFILE"));
+        let endpoint = opts
+            .endpoint_url
+            .clone()
+            .or_else(|| env("AWS_ENDPOINT_URL_KINESIS_VIDEO"))
+            .or_else(|| env("AWS_ENDPOINT_URL"));
+        let mut region = opts
+            .region
+            .clone()
+            .or_else(|| env("AWS_REGION"))
+            .or_else(|| env("AWS_DEFAULT_REGION"));
+        if region.is_none() {
+            let mut provider = aws_config::profile::ProfileFileRegionProvider::builder();
+            if let Some(p) = &profile {
+                provider = provider.profile_name(p);
+            }
+            region = provider.build().region().await.map(|r| r.to_string());
+        }
+
+        match (endpoint, region) {
+            (Some(url), region) => {
+                let region = region.unwrap_or_else(|| "us-east-1".to_owned());
+                let sdk = Self::loader(&region, profile.as_deref())
+                    .endpoint_url(&url)
+                    .load()
+                    .await;
+                Ok(Self::new(sdk, Target::Endpoint { url, region }))
+            }
+            (None, Some(region)) => {
+                let sdk = Self::loader(&region, profile.as_deref()).load().await;
+                Ok(Self::new(sdk, Target::Aws { region }))
+            }
+            (None, None) => match profile {
+                Some(p) if opts.profile.is_some() => Err(ConfigError::ProfileWithoutRegion(p)),
+                _ => Self::local(opts.local_data_dir).await,
+            },
+        }
+    }
+
+    fn loader(region: &str, profile: Option<&str>) -> aws_config::ConfigLoader {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_owned()));
+        if let Some(p) = profile {
+            loader = loader.profile_name(p);
+        }
+        loader
+    }
+
+    /// Wraps an SDK configuration the caller built.
+    pub fn from_sdk_config(sdk: SdkConfig) -> Self {
+        let region = sdk
+            .region()
+            .map_or_else(|| "us-east-1".to_owned(), |r| r.to_string());
+        let target = match sdk.endpoint_url() {
+            Some(url) => Target::Endpoint {
+                url: url.to_owned(),
+                region,
+            },
+            None => Target::Aws { region },
+        };
+        Self::new(sdk, target)
+    }
+
+    /// A configuration for a kvs-local (or any endpoint) at `url` with static credentials.
+    pub async fn for_endpoint(
+        url: &str,
+        region: &str,
+        access_key_id: &str,
+        secret_access_key: &str,
+    ) -> Self {
+        let creds = aws_credential_types::Credentials::new(
+            access_key_id,
+            secret_access_key,
+            None,
+            None,
+            "kvs-rs",
+        );
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_owned()))
+            .credentials_provider(creds)
+            .endpoint_url(url)
+            .load()
+            .await;
+        Self::new(
+            sdk,
+            Target::Endpoint {
+                url: url.to_owned(),
+                region: region.to_owned(),
+            },
+        )
+    }
+
+    fn new(sdk: SdkConfig, target: Target) -> Self {
+        Self {
+            sdk,
+            target,
+            #[cfg(feature = "embedded")]
+            _embedded: None,
+        }
+    }
+
+    #[cfg(feature = "embedded")]
+    async fn local(data_dir: Option<PathBuf>) -> Result<Self, ConfigError> {
+        let data_dir = match data_dir.or_else(|| env("KVS_LOCAL_DATA_DIR").map(PathBuf::from)) {
+            Some(d) => d,
+            None => default_data_dir().ok_or(ConfigError::NoDataDir)?,
+        };
+        if let Some(running) = kvs_local::RunningServer::find(&data_dir) {
+            let mut config = Self::for_endpoint(
+                &running.url,
+                &running.region,
+                &running.access_key_id,
+                &running.secret_access_key,
+            )
+            .await;
+            config.target = Target::Local {
+                url: running.url,
+                data_dir,
+                started_here: false,
+            };
+            return Ok(config);
+        }
+        let server = kvs_local::Server::start(kvs_local::Config::new(&data_dir)).await?;
+        let creds = server.credentials().clone();
+        let mut config = Self::for_endpoint(
+            server.url(),
+            server.region().as_str(),
+            &creds.access_key_id,
+            &creds.secret_access_key,
+        )
+        .await;
+        config.target = Target::Local {
+            url: server.url().to_owned(),
+            data_dir,
+            started_here: true,
+        };
+        config._embedded = Some(Arc::new(server));
+        Ok(config)
+    }
+
+    #[cfg(not(feature = "embedded"))]
+    async fn local(_data_dir: Option<PathBuf>) -> Result<Self, ConfigError> {
+        Err(ConfigError::NothingConfigured)
+    }
+
+    /// The AWS SDK configuration, for building any SDK client.
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.sdk
+    }
+
+    /// Where requests go.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The signing region.
+    pub fn region(&self) -> &str {
+        self.sdk.region().map_or("us-east-1", |r| r.as_ref())
+    }
+
+    /// A Kinesis Video Streams control-plane client.
+    pub fn kinesis_video(&self) -> aws_sdk_kinesisvideo::Client {
+        aws_sdk_kinesisvideo::Client::new(&self.sdk)
+    }
+
+    /// A SigV4 signer for hand-made requests to `service` (e.g. `kinesisvideo`).
+    pub fn signer(&self, service: &'static str) -> RequestSigner {
+        RequestSigner::new(
+            self.sdk.credentials_provider(),
+            self.region().to_owned(),
+            service,
+        )
+    }
+}
+
+#[cfg(feature = "embedded")]
+fn default_data_dir() -> Option<PathBuf> {
+    let base = env("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+    Some(base.join("kvs-rs").join("local"))
+}
