@@ -57,3 +57,61 @@ impl From<StreamName> for StreamRef {
         Self::Name(n)
     }
 }
+
+/// How a request names a signaling channel: by name or by ARN.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ChannelRef {
+    /// The channel's name.
+    Name(ChannelName),
+    /// The channel's ARN.
+    Arn(Arn),
+}
+
+impl ChannelRef {
+    /// Reads a channel reference: an ARN if it starts with `arn:`, otherwise a name.
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        if s.starts_with("arn:") {
+            let arn =
+                Arn::parse(s).map_err(|e| InvalidValue::new("ChannelARN", s, e.to_string()))?;
+            if arn.kind() != ResourceKind::Channel {
+                return Err(InvalidValue::new(
+                    "ChannelARN",
+                    s,
+                    "is a stream ARN, not a signaling channel ARN",
+                ));
+            }
+            Ok(Self::Arn(arn))
+        } else {
+            ChannelName::new(s).map(Self::Name)
+        }
+    }
+}
+
+impl std::fmt::Display for ChannelRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Name(n) => n.fmt(f),
+            Self::Arn(a) => a.fmt(f),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_tell_names_from_arns() {
+        assert!(matches!(
+            StreamRef::parse("cam").unwrap(),
+            StreamRef::Name(_)
+        ));
+        let arn = "arn:aws:kinesisvideo:us-east-1:123456789012:stream/cam/1";
+        assert!(matches!(StreamRef::parse(arn).unwrap(), StreamRef::Arn(_)));
+        assert!(ChannelRef::parse(arn).is_err());
+        assert!(
+            StreamRef::parse("arn:aws:kinesisvideo:us-east-1:123456789012:channel/c/1").is_err()
+        );
+        assert!(StreamRef::parse("no spaces").is_err());
+    }
+}
