@@ -1,1 +1,117 @@
-//! support
+//! Helpers for the workspace-level end-to-end tests: the built binaries, run as a user runs them.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace root")
+        .to_path_buf()
+}
+
+/// The directory the workspace's binaries are built into (next to this test's executable).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable has a path");
+    // target/debug/deps/e2e-HASH -> target/debug
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test executables live in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// A built binary; panics with the fix if it was not built.
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (make test does)",
+        path.display()
+    );
+    path
+}
+
+/// A command for a binary with no AWS configuration in its environment.
+pub fn offline(name: &str, scratch: &Path) -> Command {
+    let mut cmd = Command::new(bin(name));
+    for var in [
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_KINESIS_VIDEO",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "KVS_LOCAL_DATA_DIR",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AWS_CONFIG_FILE", scratch.join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            scratch.join("no-aws-credentials"),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd
+}
+
+/// A `kvs-local serve` process on a free port; killed on drop.
+pub struct ServerProcess {
+    child: Child,
+    url: String,
+}
+
+impl ServerProcess {
+    /// Starts `kvs-local serve` on `data_dir` and waits until it listens.
+    pub fn start(data_dir: &Path, scratch: &Path) -> Self {
+        let mut child = offline("kvs-local", scratch)
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kvs-local starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut first = String::new();
+        let mut reader = BufReader::new(stdout);
+        reader
+            .read_line(&mut first)
+            .expect("kvs-local prints its URL");
+        let url = first
+            .trim()
+            .strip_prefix("kvs-local listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from kvs-local: {first:?}"))
+            .to_owned();
+        // Keep draining stdout so the server never writes into a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        Self { child, url }
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits; returns whether it exited successfully.
+    pub fn terminate(mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().map(|s| s.success()).unwrap_or(false)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,1 +1,6 @@
+//! End-to-end tests of the built `kvs` and `kvs-local` binaries, run as separate processes.
 
+#![allow(clippy::unwrap_used)]
+
+mod demo;
+mod standalone;

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::io::Write as _;
+
 use clap::{Parser, Subcommand};
 use kvs_local::{Config, Credentials, Server};
 
@@ -84,18 +86,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let server = Server::start(config).await?;
     let creds = server.credentials();
-    println!("kvs-local listening on {}", server.url());
-    println!("  data dir:          {}", server.data_dir().display());
-    println!("  region:            {}", server.region());
-    println!("  access key id:     {}", creds.access_key_id);
-    println!("  secret access key: {}", creds.secret_access_key);
-    println!(
-        "try: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} aws kinesisvideo list-streams --region {} --endpoint-url {}",
-        creds.access_key_id,
-        creds.secret_access_key,
-        server.region(),
-        server.url()
+    // One write, errors ignored: whoever started us may have stopped reading stdout.
+    let banner = format!(
+        "kvs-local listening on {url}\n  data dir:          {dir}\n  region:            {region}\n  access key id:     {key}\n  secret access key: {secret}\ntry: AWS_ACCESS_KEY_ID={key} AWS_SECRET_ACCESS_KEY={secret} aws kinesisvideo list-streams --region {region} --endpoint-url {url}\n",
+        url = server.url(),
+        dir = server.data_dir().display(),
+        region = server.region(),
+        key = creds.access_key_id,
+        secret = creds.secret_access_key,
     );
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(banner.as_bytes());
+    let _ = stdout.flush();
+    drop(stdout);
     wait_for_stop_signal().await;
     eprintln!("kvs-local: stopping");
     server.shutdown().await;

@@ -185,7 +185,7 @@ impl ControlPlane {
             .map_err(|e| service("DescribeSignalingChannel", Subject::Channel(&what))(e.into()))?;
         out.channel_info()
             .map(ChannelInfo::from_sdk)
-            .ok_or_else(|| Error::ChannelNotFound(what))
+            .ok_or(Error::ChannelNotFound(what))
     }
 
     /// Every signaling channel (all pages), optionally only those whose name starts with `prefix`.

@@ -185,7 +185,7 @@ impl ControlPlane {
             .map_err(|e| service("DescribeStream", Subject::Stream(&what))(e.into()))?;
         out.stream_info()
             .map(StreamInfo::from_sdk)
-            .ok_or_else(|| Error::StreamNotFound(what))
+            .ok_or(Error::StreamNotFound(what))
     }
 
     /// Every stream (all pages), optionally only those whose name starts with `prefix`.

@@ -1,5 +1,7 @@
 //! The typed control plane against a real kvs-local.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 
 use kvs_control::{ChannelSpec, ControlPlane, Error, StreamSpec};

@@ -1,5 +1,7 @@
 //! The resolver, signer and configuration against a real kvs-local over loopback.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -113,22 +113,19 @@ pub(crate) fn verify(
     }
     let signed_at = parse_amz_date(&parts.amz_date)?;
     let skew = (now - signed_at).whole_seconds();
-    match parts.presigned_expires {
-        Some(expires) => {
-            if skew > expires || skew < -MAX_SKEW_SECONDS {
-                return Err(denied("InvalidSignatureException", "Request has expired."));
-            }
-        }
-        None if skew.abs() > MAX_SKEW_SECONDS => {
-            return Err(denied(
-                "InvalidSignatureException",
-                format!(
-                    "Signature expired: {} is now earlier or later than the server time by more than 15 minutes.",
-                    parts.amz_date
-                ),
-            ));
-        }
-        None => {}
+    let expired = match parts.presigned_expires {
+        Some(expires) => skew > expires || skew < -MAX_SKEW_SECONDS,
+        None => skew.abs() > MAX_SKEW_SECONDS,
+    };
+    if expired {
+        let message = match parts.presigned_expires {
+            Some(_) => "Request has expired.".to_owned(),
+            None => format!(
+                "Signature expired: {} is now earlier or later than the server time by more than 15 minutes.",
+                parts.amz_date
+            ),
+        };
+        return Err(denied("InvalidSignatureException", message));
     }
     if !parts.amz_date.starts_with(&parts.scope_date) {
         return Err(denied(

@@ -1,0 +1,45 @@
+# kvs-rs: `make demo` to see it work, `make test` to check everything.
+# Both install the system packages they need first (scripts/install-deps).
+
+CARGO ?= cargo
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+
+# Tests and the demo run offline against kvs-local: never let a developer's AWS settings
+# (or the EC2 metadata service) leak in.
+unexport AWS_REGION AWS_DEFAULT_REGION AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_KINESIS_VIDEO
+unexport AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN KVS_LOCAL_DATA_DIR
+export AWS_EC2_METADATA_DISABLED := true
+
+.PHONY: all deps build demo test lint fmt clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	$(CARGO) build --workspace --bins
+
+demo: build
+	@scripts/demo
+
+lint: deps
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Lint first: the test run's summary must be the last thing printed.
+test: export AWS_CONFIG_FILE := /nonexistent/kvs-rs-test/aws-config
+test: export AWS_SHARED_CREDENTIALS_FILE := /nonexistent/kvs-rs-test/aws-credentials
+test: lint
+	$(CARGO) build --workspace --bins
+	@mkdir -p target
+	$(CARGO) test --workspace 2>&1 | tee target/test-output.log
+	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.log
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
+	rm -rf kvs-data

@@ -1,0 +1,217 @@
+//! The command line, as clap parses it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use kvs_types::{ApiName, ChannelProtocol, ChannelRole};
+
+/// Amazon Kinesis Video Streams from the terminal.
+///
+/// With no AWS region or endpoint configured (no --region/--endpoint-url, no AWS_REGION,
+/// AWS_ENDPOINT_URL or profile region), kvs uses kvs-local, the offline KVS server: the one
+/// already running on the local data directory, or one it starts for the command.
+#[derive(Parser, Debug)]
+#[command(name = "kvs", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct GlobalArgs {
+    /// AWS region (overrides AWS_REGION and the profile).
+    #[arg(long, global = true)]
+    pub(crate) region: Option<String>,
+    /// Named AWS profile from ~/.aws/config.
+    #[arg(long, global = true)]
+    pub(crate) profile: Option<String>,
+    /// Send every request to this endpoint (e.g. a kvs-local at http://127.0.0.1:4567).
+    #[arg(long, global = true)]
+    pub(crate) endpoint_url: Option<String>,
+    /// Data directory of the embedded kvs-local.
+    #[arg(long, global = true, env = "KVS_LOCAL_DATA_DIR")]
+    pub(crate) local_data_dir: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Json)]
+    pub(crate) output: OutputFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OutputFormat {
+    /// JSON with the AWS CLI's field names.
+    Json,
+    /// Aligned columns for people.
+    Table,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Create, inspect and delete video streams.
+    #[command(subcommand)]
+    Stream(StreamCommand),
+    /// Create, inspect and delete WebRTC signaling channels.
+    #[command(subcommand)]
+    Channel(ChannelCommand),
+    /// Resolve a data endpoint of a stream or the signaling endpoints of a channel.
+    Endpoint(EndpointArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum StreamCommand {
+    /// Create a stream.
+    Create {
+        /// Stream name (letters, digits, '_', '.', '-').
+        name: String,
+        /// How long to keep media: hours, or with a unit (24h, 7d). 0 keeps none (live only).
+        #[arg(long, default_value = "0", value_parser = parse_retention)]
+        retention: u32,
+        /// Media type, e.g. video/h264.
+        #[arg(long)]
+        media_type: Option<String>,
+        /// Name of the producing device.
+        #[arg(long)]
+        device_name: Option<String>,
+        /// KMS key for encryption at rest.
+        #[arg(long)]
+        kms_key_id: Option<String>,
+        /// Tag as KEY=VALUE; repeat for more.
+        #[arg(long = "tag", value_parser = parse_tag)]
+        tags: Vec<(String, String)>,
+        /// Succeed and describe the stream if it already exists.
+        #[arg(long)]
+        if_not_exists: bool,
+    },
+    /// Describe a stream.
+    Describe {
+        /// Stream name or ARN.
+        stream: String,
+    },
+    /// List streams.
+    List {
+        /// Only streams whose name starts with this.
+        #[arg(long)]
+        prefix: Option<String>,
+    },
+    /// Delete a stream and all its media.
+    Delete {
+        /// Stream name or ARN.
+        stream: String,
+    },
+    /// Set how long a stream keeps its media.
+    Retention {
+        /// Stream name or ARN.
+        stream: String,
+        /// New retention: hours, or with a unit (24h, 7d).
+        #[arg(value_parser = parse_retention)]
+        retention: u32,
+    },
+    /// Show a stream's tags, after adding (KEY=VALUE) and removing (--remove KEY) any.
+    Tag {
+        /// Stream name or ARN.
+        stream: String,
+        /// Tags to add or replace, as KEY=VALUE.
+        #[arg(value_parser = parse_tag)]
+        add: Vec<(String, String)>,
+        /// Tag keys to remove; repeat for more.
+        #[arg(long)]
+        remove: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ChannelCommand {
+    /// Create a single-master signaling channel.
+    Create {
+        /// Channel name (letters, digits, '_', '.', '-').
+        name: String,
+        /// Seconds (5-120) an undelivered message is kept.
+        #[arg(long)]
+        message_ttl: Option<u32>,
+        /// Tag as KEY=VALUE; repeat for more.
+        #[arg(long = "tag", value_parser = parse_tag)]
+        tags: Vec<(String, String)>,
+        /// Succeed and describe the channel if it already exists.
+        #[arg(long)]
+        if_not_exists: bool,
+    },
+    /// Describe a signaling channel.
+    Describe {
+        /// Channel name or ARN.
+        channel: String,
+    },
+    /// List signaling channels.
+    List {
+        /// Only channels whose name starts with this.
+        #[arg(long)]
+        prefix: Option<String>,
+    },
+    /// Delete a signaling channel.
+    Delete {
+        /// Channel name or ARN.
+        channel: String,
+    },
+}
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("target").required(true).args(["stream", "channel"]))]
+pub(crate) struct EndpointArgs {
+    /// Stream name or ARN: print its data endpoint for --api.
+    #[arg(long)]
+    pub(crate) stream: Option<String>,
+    /// Data-plane API (PUT_MEDIA, GET_MEDIA, LIST_FRAGMENTS, GET_MEDIA_FOR_FRAGMENT_LIST,
+    /// GET_HLS_STREAMING_SESSION_URL, GET_DASH_STREAMING_SESSION_URL, GET_CLIP, GET_IMAGES).
+    #[arg(long, requires = "stream", default_value = "GET_MEDIA")]
+    pub(crate) api: ApiName,
+    /// Channel name or ARN: print its signaling endpoints.
+    #[arg(long, conflicts_with = "stream")]
+    pub(crate) channel: Option<String>,
+    /// Signaling role.
+    #[arg(long, default_value = "MASTER")]
+    pub(crate) role: ChannelRole,
+    /// Signaling protocols; repeat or comma-separate.
+    #[arg(long, value_delimiter = ',', default_values = ["WSS", "HTTPS"])]
+    pub(crate) protocol: Vec<ChannelProtocol>,
+}
+
+fn parse_retention(s: &str) -> Result<u32, String> {
+    let s = s.trim();
+    let (digits, hours_per_unit) = match s.char_indices().last() {
+        Some((i, 'h' | 'H')) => (&s[..i], 1),
+        Some((i, 'd' | 'D')) => (&s[..i], 24),
+        _ => (s, 1),
+    };
+    let n: u32 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a retention; use hours (24), or 24h or 7d"))?;
+    n.checked_mul(hours_per_unit)
+        .filter(|h| *h <= kvs_types::DataRetention::MAX_HOURS)
+        .ok_or_else(|| format!("{s:?} is over the 87600 h (10 year) maximum"))
+}
+
+fn parse_tag(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("tag {s:?} must be KEY=VALUE"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_units() {
+        assert_eq!(parse_retention("24"), Ok(24));
+        assert_eq!(parse_retention("24h"), Ok(24));
+        assert_eq!(parse_retention("7d"), Ok(168));
+        assert!(parse_retention("7w").is_err());
+        assert!(parse_retention("87601").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,36 @@
+//! Each subcommand: parse its arguments into library types, call the library, print.
+
+mod channel;
+mod endpoint;
+mod stream;
+
+use anyhow::Context as _;
+use kvs_endpoint::{KvsConfig, LoadOptions, Target};
+
+use crate::cli::{Cli, Command, GlobalArgs};
+
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = connect(&cli.global).await?;
+    let format = cli.global.output;
+    match cli.command {
+        Command::Stream(cmd) => stream::run(&config, format, cmd).await,
+        Command::Channel(cmd) => channel::run(&config, format, cmd).await,
+        Command::Endpoint(args) => endpoint::run(&config, format, args).await,
+    }
+}
+
+/// Loads the configuration and says so on stderr when it is kvs-local.
+async fn connect(global: &GlobalArgs) -> anyhow::Result<KvsConfig> {
+    let config = KvsConfig::load(LoadOptions {
+        region: global.region.clone(),
+        profile: global.profile.clone(),
+        endpoint_url: global.endpoint_url.clone(),
+        local_data_dir: global.local_data_dir.clone(),
+    })
+    .await
+    .context("cannot configure the AWS client")?;
+    if let Target::Local { .. } = config.target() {
+        eprintln!("kvs: using {}", config.target());
+    }
+    Ok(config)
+}

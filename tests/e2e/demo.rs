@@ -1,0 +1,32 @@
+use std::process::Command;
+
+use kvs_e2e::{bin_dir, workspace_root};
+
+#[test]
+fn make_demo_script_runs_offline() {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = Command::new(workspace_root().join("scripts/demo"))
+        .env("BIN", bin_dir())
+        .env("KVS_DEMO_DATA", scratch.path().join("demo"))
+        .env("AWS_CONFIG_FILE", scratch.path().join("none"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
+    for expected in [
+        "kvs-local listening on http://127.0.0.1:",
+        "\"StreamARN\": \"arn:aws:kinesisvideo:us-east-1:123456789012:stream/demo-stream/",
+        "DataRetentionInHours  24",
+        "\"ChannelARN\"",
+        "\"DataEndpoint\": \"http://127.0.0.1:",
+        "\"Protocol\": \"WSS\"",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected:?} missing from:\n{stdout}"
+        );
+    }
+    assert!(stderr.contains("running kvs-local at"), "{stderr}");
+}
