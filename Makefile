@@ -11,7 +11,7 @@ unexport AWS_REGION AWS_DEFAULT_REGION AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT
 unexport AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN KVS_LOCAL_DATA_DIR
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: all deps build demo test lint fmt clean
+.PHONY: all deps build demo test lint fuzz-smoke fmt clean
 
 all: build
 
@@ -28,10 +28,14 @@ lint: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# Lint first: the test run's summary must be the last thing printed.
+# The parser fuzz targets, briefly (FUZZ_SECONDS each, default 20).
+fuzz-smoke: deps
+	@scripts/fuzz-smoke
+
+# Lint and fuzz first: the test run's summary must be the last thing printed.
 test: export AWS_CONFIG_FILE := /nonexistent/kvs-rs-test/aws-config
 test: export AWS_SHARED_CREDENTIALS_FILE := /nonexistent/kvs-rs-test/aws-credentials
-test: lint
+test: lint fuzz-smoke
 	$(CARGO) build --workspace --bins
 	@mkdir -p target
 	$(CARGO) test --workspace 2>&1 | tee target/test-output.log
