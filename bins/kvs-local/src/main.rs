@@ -83,6 +83,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         region: args.region,
         account_id: args.account_id,
+        retention_check: std::time::Duration::from_secs(60),
+        zero_retention_keep: std::time::Duration::from_secs(5 * 60),
     };
     let server = Server::start(config).await?;
     let creds = server.credentials();

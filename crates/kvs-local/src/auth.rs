@@ -58,7 +58,13 @@ impl Credentials {
 pub(crate) enum Payload<'a> {
     /// The whole body, already read.
     Body(&'a [u8]),
+    /// A body streamed after the headers (PutMedia): clients sign it as the empty string or
+    /// declare `x-amz-content-sha256: UNSIGNED-PAYLOAD`.
+    Streaming,
 }
+
+/// SHA-256 of the empty string.
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 struct SignatureParts {
     access_key: String,
@@ -306,6 +312,7 @@ fn payload_hash(
         (Some(d), _) => Ok(d.to_owned()),
         (None, _) if presigned => Ok("UNSIGNED-PAYLOAD".to_owned()),
         (None, Payload::Body(body)) => Ok(hex::encode(Sha256::digest(body))),
+        (None, Payload::Streaming) => Ok(EMPTY_SHA256.to_owned()),
     }
 }
 

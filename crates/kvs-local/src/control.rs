@@ -363,6 +363,7 @@ async fn delete_stream(app: &App, input: DeleteStreamInput) -> Result<Value, Api
             s.version
         )));
     }
+    app.media.delete_stream(&s).await?;
     app.db.tx(move |tx| db::delete_stream(tx, &s)).await?;
     Ok(json!({}))
 }

@@ -42,6 +42,27 @@ const SCHEMA: &[&str] = &[
         value TEXT NOT NULL,
         PRIMARY KEY (resource_arn, key)
     );",
+    // version 2: media
+    "CREATE TABLE media_headers (
+        id INTEGER PRIMARY KEY,
+        stream_arn TEXT NOT NULL,
+        bytes BLOB NOT NULL
+    );
+    CREATE TABLE fragments (
+        seq INTEGER PRIMARY KEY,
+        stream_arn TEXT NOT NULL,
+        producer_ts_ms INTEGER NOT NULL,
+        server_ts_ms INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        frames INTEGER NOT NULL,
+        header_id INTEGER NOT NULL,
+        file TEXT NOT NULL,
+        offset INTEGER NOT NULL
+    );
+    CREATE INDEX fragments_by_stream ON fragments (stream_arn, seq);
+    CREATE INDEX fragments_by_producer_ts ON fragments (stream_arn, producer_ts_ms);
+    CREATE INDEX fragments_by_server_ts ON fragments (stream_arn, server_ts_ms);",
 ];
 
 /// A handle on the database; cheap to clone.
@@ -76,7 +97,7 @@ pub(crate) struct ChannelRecord {
     pub(crate) creation_time_ms: i64,
 }
 
-fn db_err(e: rusqlite::Error) -> ApiError {
+pub(crate) fn db_err(e: rusqlite::Error) -> ApiError {
     ApiError::internal(format!("database: {e}"))
 }
 

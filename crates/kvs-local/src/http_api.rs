@@ -10,8 +10,8 @@ use http::{HeaderValue, Method, StatusCode};
 
 use crate::App;
 use crate::auth::{self, Payload};
-use crate::control;
 use crate::error::ApiError;
+use crate::{control, media};
 
 /// The largest JSON request body accepted.
 const MAX_JSON_BODY: usize = 1 << 20;
@@ -21,9 +21,10 @@ pub(crate) fn router(app: Arc<App>) -> Router {
 }
 
 async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
+    let app = &app;
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let mut resp = match route(&app, req).await {
+    let mut resp = match route(app, req).await {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(%method, %path, error = %e, "request refused");
@@ -36,9 +37,33 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     resp
 }
 
-async fn route(app: &App, req: Request) -> Result<Response, ApiError> {
+/// Data-plane operations, by path.
+fn media_operation(path: &str) -> Option<&'static str> {
+    Some(match path {
+        "/putMedia" => "PutMedia",
+        "/getMedia" => "GetMedia",
+        "/listFragments" => "ListFragments",
+        "/getMediaForFragmentList" => "GetMediaForFragmentList",
+        _ => return None,
+    })
+}
+
+async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
+    if parts.method == Method::POST && parts.uri.path() == "/putMedia" {
+        auth::verify(
+            &app.config.credentials,
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            Payload::Streaming,
+            time::OffsetDateTime::now_utc(),
+        )?;
+        app.stats.count("PutMedia");
+        return media::put::put_media(app.clone(), parts, body).await;
+    }
     let operation = control::operation_for_path(parts.uri.path())
+        .or_else(|| media_operation(parts.uri.path()))
         .filter(|_| parts.method == Method::POST)
         .ok_or_else(|| {
             ApiError::new(
@@ -62,7 +87,16 @@ async fn route(app: &App, req: Request) -> Result<Response, ApiError> {
     )?;
     app.stats.count(operation);
     tracing::debug!(operation, "request");
-    control::handle(app, operation, &body).await
+    match operation {
+        "GetMedia" => media::get::get_media(app.clone(), &body).await,
+        "GetMediaForFragmentList" => {
+            media::get::get_media_for_fragment_list(app.clone(), &body).await
+        }
+        "ListFragments" => {
+            Ok(axum::Json(media::list::list_fragments(app, &body).await?).into_response())
+        }
+        _ => control::handle(app, operation, &body).await,
+    }
 }
 
 async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {

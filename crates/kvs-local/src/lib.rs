@@ -18,6 +18,7 @@ mod datadir;
 mod db;
 mod error;
 mod http_api;
+mod media;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -44,6 +45,10 @@ pub struct Config {
     pub region: Region,
     /// The account id written into ARNs.
     pub account_id: AccountId,
+    /// How often media past its stream's retention is deleted.
+    pub retention_check: std::time::Duration,
+    /// How long media of streams with zero retention is kept for live readers.
+    pub zero_retention_keep: std::time::Duration,
 }
 
 impl Config {
@@ -63,6 +68,8 @@ impl Config {
             region: Region::new(Self::DEFAULT_REGION).expect("the default region is valid"),
             account_id: AccountId::new(Self::DEFAULT_ACCOUNT_ID)
                 .expect("the default account id is valid"),
+            retention_check: std::time::Duration::from_secs(60),
+            zero_retention_keep: std::time::Duration::from_secs(5 * 60),
         }
     }
 }
@@ -99,6 +106,9 @@ pub enum StartError {
         /// The cause.
         source: rusqlite::Error,
     },
+    /// The media store could not be opened.
+    #[error("cannot open the media store: {0}")]
+    Media(String),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -134,6 +144,7 @@ impl Stats {
 pub(crate) struct App {
     pub(crate) config: ResolvedConfig,
     pub(crate) db: db::Db,
+    pub(crate) media: media::MediaStore,
     pub(crate) stats: Stats,
 }
 
@@ -178,6 +189,9 @@ impl Server {
             path: db_path,
             source,
         })?;
+        let media = media::MediaStore::open(&data_dir, db.clone())
+            .await
+            .map_err(|e| StartError::Media(e.to_string()))?;
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
             .map_err(|source| StartError::Bind {
@@ -202,6 +216,7 @@ impl Server {
                 account_id: config.account_id.clone(),
             },
             db,
+            media,
             stats: Stats::default(),
         });
         lock.publish(&RunningServer {
@@ -214,6 +229,11 @@ impl Server {
 
         let (stop, mut stopped) = watch::channel(false);
         let router = http_api::router(app.clone());
+        let sweeper = tokio::spawn(media::retention::run(
+            app.clone(),
+            config.retention_check,
+            config.zero_retention_keep,
+        ));
         let task = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
@@ -224,6 +244,8 @@ impl Server {
             {
                 tracing::error!(error = %e, "kvs-local server stopped");
             }
+            sweeper.abort();
+            let _ = sweeper.await;
             drop(lock);
         });
         tracing::info!(%url, data_dir = %data_dir.display(), "kvs-local listening");

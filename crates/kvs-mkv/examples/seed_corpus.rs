@@ -10,7 +10,12 @@ fn main() -> std::io::Result<()> {
     let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "corpus".into()));
     std::fs::create_dir_all(&dir)?;
     for (n, ntracks) in [(0usize, 1usize), (1, 2), (2, 3)] {
-        let mut tracks = vec![TrackInfo::h264(1, 320, 240, vec![1, 0x42, 0, 0x1e, 0xff, 0xe0, 0])];
+        let mut tracks = vec![TrackInfo::h264(
+            1,
+            320,
+            240,
+            vec![1, 0x42, 0, 0x1e, 0xff, 0xe0, 0],
+        )];
         for t in 2..=ntracks as u64 {
             tracks.push(TrackInfo::aac(t, 48_000.0, 2, vec![0x11, 0x90]));
         }
@@ -21,7 +26,13 @@ fn main() -> std::io::Result<()> {
         // first byte: the fuzzer's chunk size
         let mut out = vec![61u8];
         out.extend(packager.header());
-        writer.write_tags(&mut out, &[SimpleTag::new("AWS_KINESISVIDEO_FRAGMENT_NUMBER", "91343852333181432392682062607743920146264929")]);
+        writer.write_tags(
+            &mut out,
+            &[SimpleTag::new(
+                "AWS_KINESISVIDEO_FRAGMENT_NUMBER",
+                "91343852333181432392682062607743920146264929",
+            )],
+        );
         for i in 0..12u64 {
             for t in 1..=ntracks as u64 {
                 let frame = Frame {

@@ -73,7 +73,14 @@ pub fn avcc_from_parameter_sets(sps: &[&[u8]], pps: &[&[u8]]) -> Result<Vec<u8>,
     if first.len() < 4 {
         return Err(CodecError::BadParameterSet(first.len()));
     }
-    let mut out = vec![1, first[1], first[2], first[3], 0xFF, 0xE0 | sps.len() as u8];
+    let mut out = vec![
+        1,
+        first[1],
+        first[2],
+        first[3],
+        0xFF,
+        0xE0 | sps.len() as u8,
+    ];
     for s in sps {
         let len = u16::try_from(s.len()).map_err(|_| CodecError::BadParameterSet(s.len()))?;
         out.extend_from_slice(&len.to_be_bytes());
@@ -91,8 +98,16 @@ pub fn avcc_from_parameter_sets(sps: &[&[u8]], pps: &[&[u8]]) -> Result<Vec<u8>,
 /// Finds the SPS and PPS in an Annex-B access unit and builds the AVCC record from them.
 pub fn avcc_from_annexb(access_unit: &[u8]) -> Result<Vec<u8>, CodecError> {
     let units = annexb_nal_units(access_unit);
-    let sps: Vec<&[u8]> = units.iter().copied().filter(|n| h264_nal_type(n) == Some(7)).collect();
-    let pps: Vec<&[u8]> = units.iter().copied().filter(|n| h264_nal_type(n) == Some(8)).collect();
+    let sps: Vec<&[u8]> = units
+        .iter()
+        .copied()
+        .filter(|n| h264_nal_type(n) == Some(7))
+        .collect();
+    let pps: Vec<&[u8]> = units
+        .iter()
+        .copied()
+        .filter(|n| h264_nal_type(n) == Some(8))
+        .collect();
     avcc_from_parameter_sets(&sps, &pps)
 }
 
@@ -134,15 +149,24 @@ mod tests {
         let avc = annexb_to_avc(&au);
         assert_eq!(&avc[..4], &[0, 0, 0, 5]);
         assert_eq!(avc.len(), 3 * 4 + sps.len() + pps.len() + idr.len());
-        assert_eq!(avcc_from_annexb(&[0, 0, 1, 0x65]), Err(CodecError::MissingParameterSets));
+        assert_eq!(
+            avcc_from_annexb(&[0, 0, 1, 0x65]),
+            Err(CodecError::MissingParameterSets)
+        );
     }
 
     #[test]
     fn aac_config() {
         // AAC-LC, 48 kHz, stereo: 0x1190
-        assert_eq!(aac_audio_specific_config(48_000, 2).unwrap(), vec![0x11, 0x90]);
+        assert_eq!(
+            aac_audio_specific_config(48_000, 2).unwrap(),
+            vec![0x11, 0x90]
+        );
         // 44.1 kHz mono: 0x1208
-        assert_eq!(aac_audio_specific_config(44_100, 1).unwrap(), vec![0x12, 0x08]);
+        assert_eq!(
+            aac_audio_specific_config(44_100, 1).unwrap(),
+            vec![0x12, 0x08]
+        );
         assert!(aac_audio_specific_config(12_345, 1).is_err());
     }
 }

@@ -90,7 +90,9 @@ pub(crate) fn read_id(buf: &[u8]) -> Vint {
     if buf.len() < len {
         return Vint::Incomplete;
     }
-    let v = buf[..len].iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    let v = buf[..len]
+        .iter()
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
     Vint::Value(Some(v), len)
 }
 
@@ -225,7 +227,17 @@ mod tests {
 
     #[test]
     fn sizes_round_trip() {
-        for v in [0u64, 1, 126, 127, 128, 16_382, 16_383, 1 << 20, (1 << 56) - 2] {
+        for v in [
+            0u64,
+            1,
+            126,
+            127,
+            128,
+            16_382,
+            16_383,
+            1 << 20,
+            (1 << 56) - 2,
+        ] {
             let mut out = Vec::new();
             put_size(&mut out, v);
             assert_eq!(read_size(&out), Vint::Value(Some(v), out.len()), "{v}");
@@ -238,7 +250,13 @@ mod tests {
 
     #[test]
     fn ids_round_trip() {
-        for id in [id::EBML, id::SEGMENT, id::TIMECODE_SCALE, id::SIMPLE_BLOCK, id::TAG_NAME] {
+        for id in [
+            id::EBML,
+            id::SEGMENT,
+            id::TIMECODE_SCALE,
+            id::SIMPLE_BLOCK,
+            id::TAG_NAME,
+        ] {
             let mut out = Vec::new();
             put_id(&mut out, id);
             assert_eq!(read_id(&out), Vint::Value(Some(u64::from(id)), out.len()));

@@ -19,4 +19,4 @@ mod writer;
 pub use packager::{FragmentSummary, PackError, Packager, PackagerConfig, Pushed};
 pub use parser::{Event, Limits, ParseError, Parser};
 pub use types::{Frame, SegmentInfo, SimpleTag, TrackInfo, TrackKind};
-pub use writer::{MkvWriter, WriteError, WriterConfig};
+pub use writer::{MkvWriter, WriteError, WriterConfig, write_tags};

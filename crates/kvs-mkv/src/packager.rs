@@ -93,7 +93,11 @@ pub struct Packager {
 impl Packager {
     /// A packager writing with `writer`.
     pub fn new(writer: MkvWriter, config: PackagerConfig) -> Self {
-        let video_track = writer.tracks().iter().find(|t| t.is_video()).map(|t| t.number);
+        let video_track = writer
+            .tracks()
+            .iter()
+            .find(|t| t.is_video())
+            .map(|t| t.number);
         Self {
             writer,
             config,

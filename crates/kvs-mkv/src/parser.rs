@@ -92,7 +92,9 @@ pub enum ParseError {
     #[error("DocType {0:?} is not matroska or webm")]
     DocType(String),
     /// An element of unknown size where one is not allowed.
-    #[error("element 0x{id:X} at byte {offset} has unknown size, which only Segment and Cluster may have")]
+    #[error(
+        "element 0x{id:X} at byte {offset} has unknown size, which only Segment and Cluster may have"
+    )]
     UnknownSize {
         /// The element id.
         id: u32,
@@ -311,7 +313,9 @@ impl Parser {
             let offset = self.pos;
             let (id, id_len) = match ebml::read_id(&self.buf) {
                 Vint::Incomplete => return Ok(None),
-                Vint::Invalid | Vint::Value(None, _) => return Err(ParseError::InvalidId { offset }),
+                Vint::Invalid | Vint::Value(None, _) => {
+                    return Err(ParseError::InvalidId { offset });
+                }
                 Vint::Value(Some(id), n) => (id as u32, n),
             };
             let (size, size_len) = match ebml::read_size(&self.buf[id_len..]) {
@@ -351,10 +355,18 @@ impl Parser {
                     if self.stack.len() >= self.limits.max_depth {
                         return Err(ParseError::TooDeep(self.limits.max_depth));
                     }
-                    let expected_parent = if id == id::SEGMENT { None } else { Some(id::SEGMENT) };
+                    let expected_parent = if id == id::SEGMENT {
+                        None
+                    } else {
+                        Some(id::SEGMENT)
+                    };
                     if self.stack.last().map(|o| o.id) != expected_parent {
                         return Err(ParseError::Malformed {
-                            what: if id == id::SEGMENT { "Segment nesting" } else { "Cluster outside a Segment" },
+                            what: if id == id::SEGMENT {
+                                "Segment nesting"
+                            } else {
+                                "Cluster outside a Segment"
+                            },
                             offset,
                         });
                     }
@@ -373,7 +385,8 @@ impl Parser {
                         return Err(ParseError::UnknownSize { id, offset });
                     };
                     if !self.wanted(id) {
-                        let n = (self.buf.len() - header).min(usize::try_from(size).unwrap_or(usize::MAX));
+                        let n = (self.buf.len() - header)
+                            .min(usize::try_from(size).unwrap_or(usize::MAX));
                         self.consume(header + n);
                         self.skip = size - n as u64;
                         continue;
@@ -428,7 +441,9 @@ impl Parser {
                 for child in ebml::children(&body) {
                     let (cid, data) = child.map_err(|_| malformed("EBML header"))?;
                     if cid == id::DOC_TYPE {
-                        let doc = String::from_utf8_lossy(data).trim_end_matches('\0').to_owned();
+                        let doc = String::from_utf8_lossy(data)
+                            .trim_end_matches('\0')
+                            .to_owned();
                         if doc != "matroska" && doc != "webm" {
                             return Err(ParseError::DocType(doc));
                         }
@@ -522,8 +537,16 @@ impl Parser {
         }
     }
 
-    fn block(&mut self, body: Bytes, key_override: Option<bool>, offset: u64) -> Result<Event, ParseError> {
-        let malformed = || ParseError::Malformed { what: "block", offset };
+    fn block(
+        &mut self,
+        body: Bytes,
+        key_override: Option<bool>,
+        offset: u64,
+    ) -> Result<Event, ParseError> {
+        let malformed = || ParseError::Malformed {
+            what: "block",
+            offset,
+        };
         let cluster = self.cluster_timecode.ok_or(ParseError::Malformed {
             what: "block before the cluster Timecode",
             offset,
@@ -556,7 +579,9 @@ impl Parser {
 }
 
 fn text(data: &[u8]) -> String {
-    String::from_utf8_lossy(data).trim_end_matches('\0').to_owned()
+    String::from_utf8_lossy(data)
+        .trim_end_matches('\0')
+        .to_owned()
 }
 
 fn track_entry(data: &[u8]) -> Option<TrackInfo> {
@@ -622,7 +647,12 @@ fn track_entry(data: &[u8]) -> Option<TrackInfo> {
 }
 
 /// Collects the SimpleTags of a Tag (nested ones flattened); `Err(Some)` for limit errors.
-fn collect_tags(data: &[u8], out: &mut Vec<SimpleTag>, limit: usize, depth: usize) -> Result<(), Option<ParseError>> {
+fn collect_tags(
+    data: &[u8],
+    out: &mut Vec<SimpleTag>,
+    limit: usize,
+    depth: usize,
+) -> Result<(), Option<ParseError>> {
     for child in ebml::children(data) {
         let (cid, d) = child.map_err(|_| None)?;
         if cid == id::SIMPLE_TAG {
@@ -632,7 +662,12 @@ fn collect_tags(data: &[u8], out: &mut Vec<SimpleTag>, limit: usize, depth: usiz
     Ok(())
 }
 
-fn simple_tag(data: &[u8], out: &mut Vec<SimpleTag>, limit: usize, depth: usize) -> Result<(), Option<ParseError>> {
+fn simple_tag(
+    data: &[u8],
+    out: &mut Vec<SimpleTag>,
+    limit: usize,
+    depth: usize,
+) -> Result<(), Option<ParseError>> {
     if depth > 4 {
         return Err(None);
     }
@@ -647,7 +682,10 @@ fn simple_tag(data: &[u8], out: &mut Vec<SimpleTag>, limit: usize, depth: usize)
         }
     }
     if out.len() >= limit {
-        return Err(Some(ParseError::TooMany { what: "tags", limit }));
+        return Err(Some(ParseError::TooMany {
+            what: "tags",
+            limit,
+        }));
     }
     out.push(SimpleTag {
         name: name.ok_or(None)?,

@@ -202,7 +202,8 @@ fn write_track(out: &mut Vec<u8>, t: &TrackInfo) {
     });
 }
 
-pub(crate) fn write_tags(out: &mut Vec<u8>, tags: &[SimpleTag]) {
+/// Appends a segment-level Tags element holding `tags` (how KVS carries fragment metadata).
+pub fn write_tags(out: &mut Vec<u8>, tags: &[SimpleTag]) {
     ebml::put_master(out, id::TAGS, |o| {
         ebml::put_master(o, id::TAG, |t| {
             ebml::put_master(t, id::TARGETS, |_| {});

@@ -10,7 +10,12 @@ use kvs_mkv::{
 use proptest::prelude::*;
 
 fn tracks(n: usize) -> Vec<TrackInfo> {
-    let mut t = vec![TrackInfo::h264(1, 640, 480, vec![1, 0x64, 0, 0x1f, 0xff, 0xe0, 0])];
+    let mut t = vec![TrackInfo::h264(
+        1,
+        640,
+        480,
+        vec![1, 0x64, 0, 0x1f, 0xff, 0xe0, 0],
+    )];
     if n > 1 {
         t.push(TrackInfo::aac(2, 48_000.0, 2, vec![0x11, 0x90]));
     }
@@ -54,8 +59,15 @@ fn stream(ntracks: usize, nframes: usize, gop: usize, seed: u64) -> (Vec<u8>, Ve
     for i in 0..nframes {
         let ts = base + i as u64 * 33_000_000;
         let len = 1 + ((seed as usize + i * 7919) % 3000);
-        let data: Vec<u8> = (0..len).map(|j| (j as u64 ^ seed ^ i as u64) as u8).collect();
-        let f = Frame { track: 1, timestamp_ns: ts, key: i % gop == 0, data: Bytes::from(data) };
+        let data: Vec<u8> = (0..len)
+            .map(|j| (j as u64 ^ seed ^ i as u64) as u8)
+            .collect();
+        let f = Frame {
+            track: 1,
+            timestamp_ns: ts,
+            key: i % gop == 0,
+            data: Bytes::from(data),
+        };
         packager.push(&f, &mut out).unwrap();
         sent.push(f);
         for t in 2..=ntracks as u64 {
@@ -77,17 +89,26 @@ fn a_two_track_stream_round_trips_with_fragment_structure() {
     let (bytes, sent) = stream(2, 95, 30, 7);
     let events = parse(&bytes, 4096).unwrap();
     assert_eq!(frames(&events), sent);
-    let clusters = events.iter().filter(|e| matches!(e, Event::ClusterStart { .. })).count();
+    let clusters = events
+        .iter()
+        .filter(|e| matches!(e, Event::ClusterStart { .. }))
+        .count();
     assert_eq!(clusters, 4, "one fragment per key frame");
-    let Event::Tracks(t) = &events[2] else { panic!("{:?}", events[2]) };
+    let Event::Tracks(t) = &events[2] else {
+        panic!("{:?}", events[2])
+    };
     assert_eq!(t, &tracks(2));
     assert!(matches!(events.last(), Some(Event::SegmentEnd)));
-    let Some(Event::ClusterStart { timecode, .. }) =
-        events.iter().find(|e| matches!(e, Event::ClusterStart { .. }))
+    let Some(Event::ClusterStart { timecode, .. }) = events
+        .iter()
+        .find(|e| matches!(e, Event::ClusterStart { .. }))
     else {
         unreachable!()
     };
-    assert_eq!(*timecode, 1_700_000_000_000, "absolute millisecond timecodes");
+    assert_eq!(
+        *timecode, 1_700_000_000_000,
+        "absolute millisecond timecodes"
+    );
 }
 
 proptest! {
@@ -124,13 +145,22 @@ fn truncated_input_is_an_error() {
 #[test]
 fn garbage_is_an_error() {
     let err = parse(b"this is not a matroska stream at all", 8).unwrap_err();
-    assert!(matches!(err, ParseError::Malformed { .. } | ParseError::InvalidId { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            ParseError::Malformed { .. } | ParseError::InvalidId { .. }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn oversized_elements_are_refused_without_buffering_them() {
     let (bytes, _) = stream(1, 10, 5, 3);
-    let mut p = Parser::with_limits(Limits { max_element_size: 100, ..Limits::default() });
+    let mut p = Parser::with_limits(Limits {
+        max_element_size: 100,
+        ..Limits::default()
+    });
     p.feed(&bytes);
     let err = loop {
         match p.next_event() {
@@ -151,18 +181,60 @@ fn consecutive_documents_and_tags_parse() {
     for n in 0..3u64 {
         let mut w = writer.clone();
         w.write_header(&mut all);
-        w.write_tags(&mut all, &[SimpleTag::new("AWS_KINESISVIDEO_FRAGMENT_NUMBER", format!("9100{n}"))]);
+        w.write_tags(
+            &mut all,
+            &[SimpleTag::new(
+                "AWS_KINESISVIDEO_FRAGMENT_NUMBER",
+                format!("9100{n}"),
+            )],
+        );
         w.start_cluster(n * 2_000_000_000, &mut all);
-        w.write_frame(&Frame { track: 1, timestamp_ns: n * 2_000_000_000, key: true, data: Bytes::from_static(b"x") }, &mut all).unwrap();
-        w.write_tags(&mut all, &[SimpleTag::new("AWS_KINESISVIDEO_MILLIS_BEHIND_NOW", "5")]);
+        w.write_frame(
+            &Frame {
+                track: 1,
+                timestamp_ns: n * 2_000_000_000,
+                key: true,
+                data: Bytes::from_static(b"x"),
+            },
+            &mut all,
+        )
+        .unwrap();
+        w.write_tags(
+            &mut all,
+            &[SimpleTag::new("AWS_KINESISVIDEO_MILLIS_BEHIND_NOW", "5")],
+        );
     }
     let events = parse(&all, 13).unwrap();
-    assert_eq!(events.iter().filter(|e| matches!(e, Event::SegmentStart)).count(), 3);
-    assert_eq!(events.iter().filter(|e| matches!(e, Event::SegmentEnd)).count(), 3);
-    assert_eq!(events.iter().filter(|e| matches!(e, Event::ClusterEnd)).count(), 3);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::SegmentStart))
+            .count(),
+        3
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::SegmentEnd))
+            .count(),
+        3
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::ClusterEnd))
+            .count(),
+        3
+    );
     let tags: Vec<&SimpleTag> = events
         .iter()
-        .filter_map(|e| if let Event::Tags(t) = e { Some(t) } else { None })
+        .filter_map(|e| {
+            if let Event::Tags(t) = e {
+                Some(t)
+            } else {
+                None
+            }
+        })
         .flatten()
         .collect();
     assert_eq!(tags.len(), 6);
@@ -175,14 +247,25 @@ fn packager_rules() {
     let writer = MkvWriter::new(WriterConfig::default(), tracks(1)).unwrap();
     let mut p = Packager::new(writer, PackagerConfig::default());
     let mut out = Vec::new();
-    let f = |ts: u64, key| Frame { track: 1, timestamp_ns: ts * 1_000_000, key, data: Bytes::from_static(b"f") };
-    assert!(matches!(p.push(&f(0, false), &mut out), Err(PackError::BeforeFirstKeyFrame { .. })));
+    let f = |ts: u64, key| Frame {
+        track: 1,
+        timestamp_ns: ts * 1_000_000,
+        key,
+        data: Bytes::from_static(b"f"),
+    };
+    assert!(matches!(
+        p.push(&f(0, false), &mut out),
+        Err(PackError::BeforeFirstKeyFrame { .. })
+    ));
     assert_eq!(p.push(&f(0, true), &mut out).unwrap().started, Some(0));
     assert_eq!(p.push(&f(33, false), &mut out).unwrap().started, None);
     let next = p.push(&f(66, true), &mut out).unwrap();
     assert_eq!(next.completed.unwrap().frames, 2);
     assert_eq!(next.started, Some(66));
-    assert!(matches!(p.push(&f(10, true), &mut out), Err(PackError::TimestampWentBack { .. })));
+    assert!(matches!(
+        p.push(&f(10, true), &mut out),
+        Err(PackError::TimestampWentBack { .. })
+    ));
     assert_eq!(p.finish().unwrap().frames, 1);
     assert!(MkvWriter::new(WriterConfig::default(), vec![]).is_err());
     assert!(MkvWriter::new(WriterConfig::default(), [tracks(3), tracks(1)].concat()).is_err());

@@ -11,7 +11,8 @@ mod names;
 pub use arn::{Arn, ArnError, ResourceKind};
 pub use enums::{ApiName, ChannelProtocol, ChannelRole, ChannelType, ParseEnumError};
 pub use names::{
-    AccountId, ChannelName, DataRetention, InvalidValue, Region, StreamName, TagKey, TagValue,
+    AccountId, ChannelName, DataRetention, FragmentNumber, InvalidValue, Region, StreamName,
+    TagKey, TagValue,
 };
 
 /// How a request names a stream: by name or by ARN (every KVS API accepts either).

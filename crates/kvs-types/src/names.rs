@@ -199,6 +199,20 @@ string_type!(
     }
 );
 
+string_type!(
+    /// A fragment number as KVS assigns it: a decimal string of up to 128 digits, increasing
+    /// with time within a stream.
+    FragmentNumber,
+    "FragmentNumber",
+    |field, s| {
+        check_len(field, s, 1, 128)?;
+        if !s.chars().all(|c| c.is_ascii_digit()) {
+            return Err(InvalidValue::new(field, s, "must be decimal digits"));
+        }
+        Ok(())
+    }
+);
+
 /// How long a stream keeps its media, in whole hours: 0 (no retention) to 87600 (ten years).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
 pub struct DataRetention(u32);

@@ -4,6 +4,7 @@
 
 mod auth;
 mod channels;
+mod media;
 mod restart;
 mod streams;
 
