@@ -291,6 +291,7 @@ impl Server {
 
     /// Stops accepting requests, lets running ones finish and releases the data directory.
     pub async fn shutdown(mut self) {
+        self.app.media.live.end_all();
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
@@ -300,6 +301,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        self.app.media.live.end_all();
         let _ = self.stop.send(true);
     }
 }

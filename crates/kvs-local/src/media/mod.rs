@@ -159,6 +159,20 @@ impl Live {
         self.stream(arn).latest.send_replace(seq);
     }
 
+    /// Ends every producer connection (the server is stopping).
+    pub(crate) fn end_all(&self) {
+        let streams: Vec<Arc<LiveStream>> = self
+            .streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for live in streams {
+            live.end_producer(EndReason::Replaced);
+        }
+    }
+
     pub(crate) fn deleted(&self, arn: &str) {
         let live = self
             .streams

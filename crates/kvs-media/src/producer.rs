@@ -1,0 +1,546 @@
+//! The producer: frames in, KVS fragments out over PutMedia, with every fragment kept in the
+//! content store until it is PERSISTED, reconnects with back-off, and resends in order.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use kvs_endpoint::{EndpointResolver, KvsConfig, Payload, RequestSigner};
+use kvs_mkv::{Frame, MkvWriter, PackError, Packager, PackagerConfig, TrackInfo, WriterConfig};
+use kvs_types::{ApiName, StreamRef};
+use tokio::sync::{Mutex, broadcast, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::ack::{Ack, AckDecoder, AckEventType};
+use crate::repair::TimestampRepair;
+use crate::store::{Cursor, Dropped, OverflowPolicy, Storage, Store, StoreError};
+
+/// How a producer behaves.
+#[derive(Debug, Clone)]
+pub struct ProducerConfig {
+    /// Where fragments wait for PERSISTED.
+    pub storage: Storage,
+    /// What to do when the store is full.
+    pub overflow: OverflowPolicy,
+    /// How fragments are cut.
+    pub fragments: PackagerConfig,
+    /// Reconnect when no acknowledgement arrives for this long while data is outstanding.
+    pub connection_staleness: Duration,
+    /// First reconnect delay; doubles up to `max_backoff`.
+    pub min_backoff: Duration,
+    /// Longest reconnect delay.
+    pub max_backoff: Duration,
+    /// How many times one fragment may be refused with an ERROR before it is dropped.
+    pub max_fragment_attempts: u32,
+    /// Repair timestamps that go backwards (reported as events), instead of refusing frames.
+    pub repair_timestamps: bool,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        Self {
+            storage: Storage::default(),
+            overflow: OverflowPolicy::DropOldest,
+            fragments: PackagerConfig::default(),
+            connection_staleness: Duration::from_secs(60),
+            min_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+            max_fragment_attempts: 3,
+            repair_timestamps: true,
+        }
+    }
+}
+
+/// What happened, for progress displays and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProducerEvent {
+    /// A PutMedia connection was opened.
+    Connected {
+        /// The endpoint.
+        endpoint: String,
+    },
+    /// An acknowledgement arrived.
+    Ack(Ack),
+    /// The connection failed; the producer will reconnect after `delay`.
+    Reconnecting {
+        /// Why.
+        error: String,
+        /// After how long.
+        delay: Duration,
+    },
+    /// Fragments were dropped: the store was full, or the service kept refusing one.
+    Dropped {
+        /// How many.
+        fragments: u64,
+        /// Their bytes.
+        bytes: u64,
+        /// Why.
+        reason: String,
+    },
+    /// Frames before the first key frame were dropped (a fragment must start on one).
+    SkippedBeforeKeyFrame {
+        /// The track.
+        track: u64,
+    },
+    /// Timestamps went backwards and were shifted forward.
+    TimestampsRepaired {
+        /// The track whose frame went back.
+        track: u64,
+        /// How far later frames were shifted, in nanoseconds.
+        shift_ns: u64,
+    },
+}
+
+/// Counters, readable at any time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProducerStats {
+    /// Frames accepted.
+    pub frames: u64,
+    /// Fragments started.
+    pub fragments: u64,
+    /// Fragments acknowledged PERSISTED.
+    pub persisted: u64,
+    /// Bytes sent over PutMedia (including resends).
+    pub bytes_sent: u64,
+    /// Fragments held in the store.
+    pub buffered_fragments: u64,
+    /// Bytes held in the store.
+    pub buffered_bytes: u64,
+    /// Fragments dropped.
+    pub dropped: u64,
+    /// ERROR acknowledgements.
+    pub errors: u64,
+    /// Reconnections.
+    pub reconnects: u64,
+}
+
+/// A producer failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProducerError {
+    /// The tracks or configuration cannot make a KVS stream.
+    #[error("cannot package the stream: {0}")]
+    Package(#[from] kvs_mkv::WriteError),
+    /// A frame could not be packaged.
+    #[error("frame refused: {0}")]
+    Frame(PackError),
+    /// The content store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Not every fragment was acknowledged PERSISTED in time.
+    #[error(
+        "{fragments} fragment(s) ({bytes} bytes) not acknowledged PERSISTED within {timeout:?}; they stay in the store"
+    )]
+    Unacknowledged {
+        /// Fragments left.
+        fragments: usize,
+        /// Bytes left.
+        bytes: u64,
+        /// How long was waited.
+        timeout: Duration,
+    },
+    /// The producer was already finished.
+    #[error("the producer has finished")]
+    Finished,
+}
+
+#[derive(Default)]
+struct Counters {
+    frames: AtomicU64,
+    fragments: AtomicU64,
+    persisted: AtomicU64,
+    bytes_sent: AtomicU64,
+    dropped: AtomicU64,
+    errors: AtomicU64,
+    reconnects: AtomicU64,
+}
+
+struct Shared {
+    store: Store,
+    counters: Counters,
+    events: broadcast::Sender<ProducerEvent>,
+    config: ProducerConfig,
+}
+
+impl Shared {
+    fn emit(&self, e: ProducerEvent) {
+        let _ = self.events.send(e);
+    }
+
+    fn note_dropped(&self, d: Dropped, reason: &str) {
+        if d.fragments > 0 {
+            self.counters
+                .dropped
+                .fetch_add(d.fragments, Ordering::Relaxed);
+            self.emit(ProducerEvent::Dropped {
+                fragments: d.fragments,
+                bytes: d.bytes,
+                reason: reason.to_owned(),
+            });
+        }
+    }
+}
+
+struct Input {
+    packager: Packager,
+    repair: TimestampRepair,
+}
+
+/// Streams frames into one KVS stream.
+pub struct Producer {
+    shared: Arc<Shared>,
+    input: Mutex<Option<Input>>,
+    sender: JoinHandle<()>,
+}
+
+impl Producer {
+    /// Starts a producer for `stream` with `tracks`; frames are pushed with [`Producer::push`].
+    /// A disk store resends what a previous run left unacknowledged first.
+    pub fn start(
+        config: &KvsConfig,
+        resolver: Arc<EndpointResolver>,
+        stream: StreamRef,
+        tracks: Vec<TrackInfo>,
+        producer_config: ProducerConfig,
+    ) -> Result<Self, ProducerError> {
+        let writer = MkvWriter::new(WriterConfig::default(), tracks)?;
+        let packager = Packager::new(writer, producer_config.fragments.clone());
+        let store = Store::open(&producer_config.storage, producer_config.overflow)?;
+        store.begin_session(packager.header())?;
+        let (events, _) = broadcast::channel(4096);
+        let shared = Arc::new(Shared {
+            store,
+            counters: Counters::default(),
+            events,
+            config: producer_config,
+        });
+        let connection = Connection {
+            shared: shared.clone(),
+            resolver,
+            signer: config.signer("kinesisvideo"),
+            stream,
+            http: reqwest::Client::new(),
+        };
+        let sender = tokio::spawn(connection.run());
+        Ok(Self {
+            shared,
+            input: Mutex::new(Some(Input {
+                packager,
+                repair: TimestampRepair::default(),
+            })),
+            sender,
+        })
+    }
+
+    /// Events as they happen (acks, reconnects, drops, repairs).
+    pub fn events(&self) -> broadcast::Receiver<ProducerEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> ProducerStats {
+        let c = &self.shared.counters;
+        let (frags, bytes) = self.shared.store.usage();
+        ProducerStats {
+            frames: c.frames.load(Ordering::Relaxed),
+            fragments: c.fragments.load(Ordering::Relaxed),
+            persisted: c.persisted.load(Ordering::Relaxed),
+            bytes_sent: c.bytes_sent.load(Ordering::Relaxed),
+            buffered_fragments: frags as u64,
+            buffered_bytes: bytes,
+            dropped: c.dropped.load(Ordering::Relaxed),
+            errors: c.errors.load(Ordering::Relaxed),
+            reconnects: c.reconnects.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Adds a frame (timestamps absolute, epoch nanoseconds). Frames before the first key frame
+    /// are skipped (reported); with [`OverflowPolicy::Block`] this waits while the store is full.
+    pub async fn push(&self, frame: Frame) -> Result<(), ProducerError> {
+        let mut guard = self.input.lock().await;
+        let input = guard.as_mut().ok_or(ProducerError::Finished)?;
+        let frame = if self.shared.config.repair_timestamps {
+            let (frame, shift) = input.repair.apply(frame);
+            if let Some((track, shift_ns)) = shift {
+                tracing::warn!(
+                    track,
+                    shift_ns,
+                    "timestamps went backwards; shifted later frames"
+                );
+                self.shared
+                    .emit(ProducerEvent::TimestampsRepaired { track, shift_ns });
+            }
+            frame
+        } else {
+            frame
+        };
+        let dropped = self
+            .shared
+            .store
+            .make_room(frame.data.len() as u64 + 64)
+            .await;
+        self.shared
+            .note_dropped(dropped, "the fragment store is full");
+        let mut bytes = Vec::with_capacity(frame.data.len() + 32);
+        match input.packager.push(&frame, &mut bytes) {
+            Ok(pushed) => {
+                self.shared.counters.frames.fetch_add(1, Ordering::Relaxed);
+                if let Some(timecode) = pushed.started {
+                    self.shared
+                        .counters
+                        .fragments
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.shared.store.start_fragment(timecode, &bytes)?;
+                } else {
+                    self.shared.store.append(&bytes)?;
+                }
+                Ok(())
+            }
+            Err(PackError::BeforeFirstKeyFrame { track, .. }) => {
+                self.shared
+                    .emit(ProducerEvent::SkippedBeforeKeyFrame { track });
+                Ok(())
+            }
+            Err(e) => Err(ProducerError::Frame(e)),
+        }
+    }
+
+    /// Ends the input and waits (up to `timeout`) until every fragment is PERSISTED.
+    pub async fn finish(self, timeout: Duration) -> Result<ProducerStats, ProducerError> {
+        if let Some(mut input) = self.input.lock().await.take() {
+            input.packager.finish();
+        }
+        self.shared.store.close()?;
+        let waited = tokio::time::timeout(timeout, async {
+            while !self.shared.store.drained() {
+                let changed = self.shared.store.changed();
+                if self.shared.store.drained() {
+                    break;
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(200), changed).await;
+            }
+        })
+        .await;
+        let stats = self.stats();
+        self.sender.abort();
+        match waited {
+            Ok(()) => Ok(stats),
+            Err(_) => {
+                let (fragments, bytes) = self.shared.store.usage();
+                Err(ProducerError::Unacknowledged {
+                    fragments,
+                    bytes,
+                    timeout,
+                })
+            }
+        }
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.sender.abort();
+    }
+}
+
+/// The PutMedia connection loop.
+struct Connection {
+    shared: Arc<Shared>,
+    resolver: Arc<EndpointResolver>,
+    signer: RequestSigner,
+    stream: StreamRef,
+    http: reqwest::Client,
+}
+
+enum Outcome {
+    /// Everything was sent and acknowledged.
+    Done,
+    /// The connection ended or failed; connect again.
+    Retry(String),
+}
+
+impl Connection {
+    async fn run(self) {
+        let mut backoff = self.shared.config.min_backoff;
+        let mut refusals: (Option<u64>, u32) = (None, 0);
+        loop {
+            if self.shared.store.drained() {
+                return;
+            }
+            match self.once(&mut refusals).await {
+                Outcome::Done => return,
+                Outcome::Retry(error) => {
+                    self.shared
+                        .counters
+                        .reconnects
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.resolver
+                        .invalidate_data_endpoint(&self.stream, ApiName::PutMedia);
+                    tracing::info!(%error, delay = ?backoff, "PutMedia reconnecting");
+                    self.shared.emit(ProducerEvent::Reconnecting {
+                        error,
+                        delay: backoff,
+                    });
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.shared.config.max_backoff);
+                }
+            }
+            if self.shared.counters.persisted.load(Ordering::Relaxed) > 0 {
+                backoff = backoff.min(self.shared.config.max_backoff);
+            }
+        }
+    }
+
+    async fn once(&self, refusals: &mut (Option<u64>, u32)) -> Outcome {
+        let endpoint = match self
+            .resolver
+            .data_endpoint(&self.stream, ApiName::PutMedia)
+            .await
+        {
+            Ok(e) => e,
+            Err(e) => return Outcome::Retry(e.to_string()),
+        };
+        let url = format!("{}/putMedia", endpoint.trim_end_matches('/'));
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        let mut builder = http::Request::post(&url)
+            .header("x-amzn-fragment-timecode-type", "ABSOLUTE")
+            .header("x-amzn-producer-start-timestamp", format!("{start:.3}"))
+            .header("x-amzn-fragment-acknowledgment-required", "1")
+            .header("user-agent", concat!("kvs-rs/", env!("CARGO_PKG_VERSION")));
+        builder = match &self.stream {
+            StreamRef::Name(n) => builder.header("x-amzn-stream-name", n.as_str()),
+            StreamRef::Arn(a) => builder.header("x-amzn-stream-arn", a.as_str()),
+        };
+        let Ok(mut request) = builder.body(()) else {
+            return Outcome::Retry(format!("cannot build a request for {url}"));
+        };
+        if let Err(e) = self.signer.sign(&mut request, Payload::Streaming).await {
+            return Outcome::Retry(e.to_string());
+        }
+
+        let (body_tx, body_rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+        let feeder = {
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                let mut cursor = Cursor::default();
+                loop {
+                    match shared.store.next_chunk(&mut cursor).await {
+                        Ok(Some(bytes)) => {
+                            let n = bytes.len() as u64;
+                            if body_tx.send(Ok(bytes)).await.is_err() {
+                                return;
+                            }
+                            shared.counters.bytes_sent.fetch_add(n, Ordering::Relaxed);
+                        }
+                        Ok(None) => return,
+                        Err(e) => {
+                            let _ = body_tx
+                                .send(Err(std::io::Error::other(e.to_string())))
+                                .await;
+                            return;
+                        }
+                    }
+                }
+            })
+        };
+        let _stop_feeder = AbortOnDrop(feeder);
+        let mut req = self.http.post(&url).body(reqwest::Body::wrap_stream(
+            tokio_stream::wrappers::ReceiverStream::new(body_rx),
+        ));
+        for (k, v) in request.headers() {
+            req = req.header(k, v);
+        }
+        let response = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return Outcome::Retry(format!("PutMedia to {url}: {e}")),
+        };
+        if !response.status().is_success() {
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            return Outcome::Retry(format!("PutMedia answered {status}: {}", text.trim()));
+        }
+        self.shared.emit(ProducerEvent::Connected { endpoint });
+
+        let mut acks = response.bytes_stream();
+        let mut decoder = AckDecoder::default();
+        let staleness = self.shared.config.connection_staleness;
+        loop {
+            let next = match tokio::time::timeout(staleness, acks.next()).await {
+                Ok(n) => n,
+                Err(_) => return Outcome::Retry(format!("no acknowledgement for {staleness:?}")),
+            };
+            let chunk = match next {
+                None if self.shared.store.drained() => return Outcome::Done,
+                None => return Outcome::Retry("the service ended the PutMedia connection".into()),
+                Some(Err(e)) => return Outcome::Retry(format!("reading acknowledgements: {e}")),
+                Some(Ok(c)) => c,
+            };
+            for ack in decoder.feed(&chunk) {
+                let ack = match ack {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "ignoring an acknowledgement");
+                        continue;
+                    }
+                };
+                self.shared.emit(ProducerEvent::Ack(ack.clone()));
+                match ack.event {
+                    AckEventType::Persisted => {
+                        if let Some(tc) = ack.fragment_timecode
+                            && self.shared.store.persisted(tc)
+                        {
+                            self.shared
+                                .counters
+                                .persisted
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
+                        if self.shared.store.drained() {
+                            return Outcome::Done;
+                        }
+                    }
+                    AckEventType::Error => {
+                        self.shared.counters.errors.fetch_add(1, Ordering::Relaxed);
+                        let id = ack.error_id.unwrap_or(0);
+                        // The same fragment refused again and again would block the stream.
+                        if refusals.0 == ack.fragment_timecode {
+                            refusals.1 += 1;
+                        } else {
+                            *refusals = (ack.fragment_timecode, 1);
+                        }
+                        if refusals.1 >= self.shared.config.max_fragment_attempts
+                            && let Some((_, bytes)) = self.shared.store.drop_first()
+                        {
+                            self.shared.note_dropped(
+                                Dropped {
+                                    fragments: 1,
+                                    bytes,
+                                },
+                                &format!("KVS refused it {} times (error {id})", refusals.1),
+                            );
+                            *refusals = (None, 0);
+                        }
+                        return Outcome::Retry(format!(
+                            "KVS error {id} for fragment {:?}",
+                            ack.fragment_timecode
+                        ));
+                    }
+                    AckEventType::Buffering | AckEventType::Received | AckEventType::Idle => {}
+                }
+            }
+        }
+    }
+}
+
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

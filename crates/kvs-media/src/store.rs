@@ -1,0 +1,658 @@
+//! The content store: every fragment is held here from its first frame until KVS says it is
+//! PERSISTED, in memory or on disk. On disk it survives a producer restart and outages longer
+//! than memory allows.
+//!
+//! Disk layout in the store directory: `SESSION.hdr` holds a session's stream header (EBML,
+//! Info, Tracks); each fragment is `SESSION-ID-TIMECODE.part` while it grows and is renamed to
+//! `.frag` (after fsync) when complete. A `.part` left by a crash is discarded on open: it may
+//! end inside a block.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+/// Where fragments wait for their PERSISTED acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// In memory, up to `max_bytes`.
+    Memory {
+        /// Capacity.
+        max_bytes: u64,
+    },
+    /// In files under `dir`, up to `max_bytes`; survives restarts.
+    Disk {
+        /// The directory (created if missing).
+        dir: PathBuf,
+        /// Capacity.
+        max_bytes: u64,
+    },
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Self::Memory {
+            max_bytes: 128 * 1024 * 1024,
+        }
+    }
+}
+
+impl Storage {
+    /// Parses `memory:128MB`, `disk:DIR`, `disk:DIR:2GB`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let size =
+            |t: &str| parse_size(t).ok_or_else(|| format!("{t:?} is not a size like 512MB or 2GB"));
+        if let Some(rest) = s.strip_prefix("memory:") {
+            return Ok(Self::Memory {
+                max_bytes: size(rest)?,
+            });
+        }
+        if s == "memory" {
+            return Ok(Self::default());
+        }
+        if let Some(rest) = s.strip_prefix("disk:") {
+            let (dir, max) = match rest.rsplit_once(':') {
+                Some((d, m)) if parse_size(m).is_some() => (d, size(m)?),
+                _ => (rest, 4 * 1024 * 1024 * 1024),
+            };
+            if dir.is_empty() {
+                return Err("disk storage needs a directory: disk:DIR".into());
+            }
+            return Ok(Self::Disk {
+                dir: PathBuf::from(dir),
+                max_bytes: max,
+            });
+        }
+        Err(format!("{s:?} is not memory:SIZE or disk:DIR[:SIZE]"))
+    }
+
+    fn max_bytes(&self) -> u64 {
+        match self {
+            Self::Memory { max_bytes } | Self::Disk { max_bytes, .. } => *max_bytes,
+        }
+    }
+}
+
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let upper = s.to_ascii_uppercase();
+    let (num, mult) = [
+        ("GB", 1u64 << 30),
+        ("MB", 1 << 20),
+        ("KB", 1 << 10),
+        ("B", 1),
+    ]
+    .iter()
+    .find_map(|(suffix, m)| {
+        upper
+            .strip_suffix(suffix)
+            .map(|n| (n.trim().to_owned(), *m))
+    })
+    .unwrap_or((upper.clone(), 1));
+    num.parse::<u64>()
+        .ok()?
+        .checked_mul(mult)
+        .filter(|v| *v > 0)
+}
+
+/// What to do when the store is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OverflowPolicy {
+    /// Drop the oldest whole fragments (each starts with a key frame), and report it.
+    #[default]
+    DropOldest,
+    /// Make the source wait until acknowledgements free space.
+    Block,
+}
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The disk store could not be read or written.
+    #[error("fragment store {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// What a store operation dropped to make room.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Whole fragments dropped.
+    pub fragments: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+enum Body {
+    Memory(Vec<u8>),
+    Disk { path: PathBuf, file: Option<File> },
+}
+
+struct Entry {
+    id: u64,
+    session: u64,
+    timecode: u64,
+    len: u64,
+    complete: bool,
+    body: Body,
+}
+
+struct Inner {
+    headers: BTreeMap<u64, Arc<Vec<u8>>>,
+    fragments: VecDeque<Entry>,
+    bytes: u64,
+    next_id: u64,
+    session: u64,
+    closed: bool,
+    sending: Option<u64>,
+}
+
+/// Where a connection is in the store.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Cursor {
+    session: Option<u64>,
+    id: u64,
+    offset: u64,
+}
+
+/// The content store. Shared by the producer (writes) and the sender (reads, acks).
+pub(crate) struct Store {
+    inner: Mutex<Inner>,
+    changed: Notify,
+    dir: Option<PathBuf>,
+    max_bytes: u64,
+    policy: OverflowPolicy,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+const CHUNK: u64 = 256 * 1024;
+
+impl Store {
+    /// Opens the store; a disk store reloads the complete fragments a previous run left.
+    pub(crate) fn open(storage: &Storage, policy: OverflowPolicy) -> Result<Self, StoreError> {
+        let mut inner = Inner {
+            headers: BTreeMap::new(),
+            fragments: VecDeque::new(),
+            bytes: 0,
+            next_id: 1,
+            session: 0,
+            closed: false,
+            sending: None,
+        };
+        let dir = match storage {
+            Storage::Memory { .. } => None,
+            Storage::Disk { dir, .. } => {
+                std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+                reload(dir, &mut inner)?;
+                Some(dir.clone())
+            }
+        };
+        Ok(Self {
+            inner: Mutex::new(inner),
+            changed: Notify::new(),
+            dir,
+            max_bytes: storage.max_bytes(),
+            policy,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a new session (a stream header); later fragments belong to it.
+    pub(crate) fn begin_session(&self, header: Vec<u8>) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        inner.session += 1;
+        let session = inner.session;
+        if let Some(dir) = &self.dir {
+            let path = dir.join(format!("{session:016}.hdr"));
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, &header).map_err(io_err(&tmp))?;
+            File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err(&tmp))?;
+            std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        }
+        inner.headers.insert(session, Arc::new(header));
+        Ok(session)
+    }
+
+    /// Room for `n` more bytes, dropping or waiting by policy.
+    pub(crate) async fn make_room(&self, n: u64) -> Dropped {
+        let mut dropped = Dropped::default();
+        loop {
+            let notified = self.changed.notified();
+            {
+                let mut inner = self.lock();
+                if inner.bytes + n <= self.max_bytes {
+                    return dropped;
+                }
+                match self.policy {
+                    OverflowPolicy::DropOldest => {
+                        while inner.bytes + n > self.max_bytes {
+                            let sending = inner.sending;
+                            let Some(pos) = inner
+                                .fragments
+                                .iter()
+                                .position(|e| e.complete && Some(e.id) != sending)
+                            else {
+                                // Only the fragment being built or sent is left: let it grow.
+                                return dropped;
+                            };
+                            if let Some(e) = inner.fragments.remove(pos) {
+                                inner.bytes -= e.len;
+                                dropped.fragments += 1;
+                                dropped.bytes += e.len;
+                                remove_body(e.body);
+                            }
+                        }
+                        self.changed.notify_waiters();
+                        return dropped;
+                    }
+                    OverflowPolicy::Block => {
+                        let has_droppable = inner.fragments.iter().any(|e| e.complete);
+                        if !has_droppable {
+                            return dropped;
+                        }
+                    }
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Starts a fragment with its first bytes; the previous one is complete.
+    pub(crate) fn start_fragment(&self, timecode: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        self.complete_last(&mut inner)?;
+        let id = inner.next_id;
+        inner.next_id += 1;
+        let session = inner.session;
+        let body = match &self.dir {
+            None => Body::Memory(bytes.to_vec()),
+            Some(dir) => {
+                let path = dir.join(format!("{session:016}-{id:016}-{timecode}.part"));
+                let mut file = OpenOptions::new()
+                    .create(true)
+                    .truncate(true)
+                    .read(true)
+                    .write(true)
+                    .open(&path)
+                    .map_err(io_err(&path))?;
+                file.write_all(bytes).map_err(io_err(&path))?;
+                Body::Disk {
+                    path,
+                    file: Some(file),
+                }
+            }
+        };
+        inner.fragments.push_back(Entry {
+            id,
+            session,
+            timecode,
+            len: bytes.len() as u64,
+            complete: false,
+            body,
+        });
+        inner.bytes += bytes.len() as u64;
+        drop(inner);
+        self.changed.notify_waiters();
+        Ok(())
+    }
+
+    /// Appends to the open fragment.
+    pub(crate) fn append(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let Some(e) = inner.fragments.back_mut().filter(|e| !e.complete) else {
+            return Ok(());
+        };
+        match &mut e.body {
+            Body::Memory(v) => v.extend_from_slice(bytes),
+            Body::Disk { path, file } => {
+                if let Some(f) = file {
+                    f.write_all(bytes).map_err(io_err(path))?;
+                }
+            }
+        }
+        e.len += bytes.len() as u64;
+        inner.bytes += bytes.len() as u64;
+        drop(inner);
+        self.changed.notify_waiters();
+        Ok(())
+    }
+
+    fn complete_last(&self, inner: &mut Inner) -> Result<(), StoreError> {
+        let Some(e) = inner.fragments.back_mut().filter(|e| !e.complete) else {
+            return Ok(());
+        };
+        e.complete = true;
+        if let Body::Disk { path, file } = &mut e.body {
+            if let Some(f) = file.take() {
+                f.sync_data().map_err(io_err(path))?;
+            }
+            let done = path.with_extension("frag");
+            std::fs::rename(&*path, &done).map_err(io_err(path))?;
+            *path = done;
+            if let Some(dir) = &self.dir {
+                File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io_err(dir))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks the end of input: the open fragment is complete.
+    pub(crate) fn close(&self) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        self.complete_last(&mut inner)?;
+        inner.closed = true;
+        drop(inner);
+        self.changed.notify_waiters();
+        Ok(())
+    }
+
+    /// Removes the fragment acknowledged PERSISTED (matched by timecode, not by order).
+    pub(crate) fn persisted(&self, timecode: u64) -> bool {
+        let mut inner = self.lock();
+        let Some(pos) = inner
+            .fragments
+            .iter()
+            .position(|e| e.timecode == timecode && e.complete)
+        else {
+            return false;
+        };
+        let Some(e) = inner.fragments.remove(pos) else {
+            return false;
+        };
+        inner.bytes -= e.len;
+        remove_body(e.body);
+        // Forget headers no fragment needs any more (but keep the current session's).
+        let current = inner.session;
+        let needed: Vec<u64> = inner.fragments.iter().map(|e| e.session).collect();
+        let stale: Vec<u64> = inner
+            .headers
+            .keys()
+            .copied()
+            .filter(|s| *s != current && !needed.contains(s))
+            .collect();
+        for s in stale {
+            inner.headers.remove(&s);
+            if let Some(dir) = &self.dir {
+                let _ = std::fs::remove_file(dir.join(format!("{s:016}.hdr")));
+            }
+        }
+        drop(inner);
+        self.changed.notify_waiters();
+        true
+    }
+
+    /// Drops the oldest fragment (one the service keeps refusing); returns its timecode.
+    pub(crate) fn drop_first(&self) -> Option<(u64, u64)> {
+        let mut inner = self.lock();
+        let pos = inner.fragments.iter().position(|e| e.complete)?;
+        let e = inner.fragments.remove(pos)?;
+        inner.bytes -= e.len;
+        let out = (e.timecode, e.len);
+        remove_body(e.body);
+        drop(inner);
+        self.changed.notify_waiters();
+        Some(out)
+    }
+
+    /// Fragments held and their bytes.
+    pub(crate) fn usage(&self) -> (usize, u64) {
+        let inner = self.lock();
+        (inner.fragments.len(), inner.bytes)
+    }
+
+    /// Whether input has ended and every fragment was acknowledged.
+    pub(crate) fn drained(&self) -> bool {
+        let inner = self.lock();
+        inner.closed && inner.fragments.is_empty()
+    }
+
+    /// Waits for any change.
+    pub(crate) async fn changed(&self) {
+        self.changed.notified().await;
+    }
+
+    /// The next bytes a connection at `cursor` must send; `None` once input has ended and
+    /// everything was sent.
+    pub(crate) async fn next_chunk(
+        &self,
+        cursor: &mut Cursor,
+    ) -> Result<Option<Bytes>, StoreError> {
+        loop {
+            let notified = self.changed.notified();
+            {
+                let mut inner = self.lock();
+                let next = inner
+                    .fragments
+                    .iter()
+                    .find(|e| e.id >= cursor.id)
+                    .map(|e| (e.id, e.session, e.len, e.complete));
+                match next {
+                    None if inner.closed => {
+                        inner.sending = None;
+                        return Ok(None);
+                    }
+                    None => inner.sending = None,
+                    Some((id, session, len, complete)) => {
+                        if id != cursor.id {
+                            cursor.id = id;
+                            cursor.offset = 0;
+                        }
+                        if cursor.session != Some(session) {
+                            cursor.session = Some(session);
+                            if let Some(h) = inner.headers.get(&session) {
+                                return Ok(Some(Bytes::copy_from_slice(h)));
+                            }
+                        }
+                        if cursor.offset < len {
+                            inner.sending = Some(id);
+                            let end = (cursor.offset + CHUNK).min(len);
+                            let bytes = read_range(&mut inner, id, cursor.offset, end)?;
+                            cursor.offset = end;
+                            return Ok(Some(bytes));
+                        }
+                        if complete {
+                            cursor.id = id + 1;
+                            cursor.offset = 0;
+                            continue;
+                        }
+                    }
+                }
+            }
+            notified.await;
+        }
+    }
+}
+
+fn read_range(inner: &mut Inner, id: u64, start: u64, end: u64) -> Result<Bytes, StoreError> {
+    let Some(e) = inner.fragments.iter().find(|e| e.id == id) else {
+        return Ok(Bytes::new());
+    };
+    match &e.body {
+        Body::Memory(v) => Ok(Bytes::copy_from_slice(&v[start as usize..end as usize])),
+        Body::Disk { path, .. } => {
+            let mut f = File::open(path).map_err(io_err(path))?;
+            f.seek(SeekFrom::Start(start)).map_err(io_err(path))?;
+            let mut buf = vec![0; (end - start) as usize];
+            f.read_exact(&mut buf).map_err(io_err(path))?;
+            Ok(Bytes::from(buf))
+        }
+    }
+}
+
+fn remove_body(body: Body) {
+    if let Body::Disk { path, file } = body {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+fn reload(dir: &Path, inner: &mut Inner) -> Result<(), StoreError> {
+    let mut frags = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".hdr") {
+            if let Ok(session) = stem.parse::<u64>() {
+                let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+                inner.headers.insert(session, Arc::new(bytes));
+                inner.session = inner.session.max(session);
+            }
+        } else if name.ends_with(".part") || name.ends_with(".tmp") {
+            tracing::warn!(file = %path.display(), "discarding a fragment cut short by a crash");
+            let _ = std::fs::remove_file(&path);
+        } else if let Some(stem) = name.strip_suffix(".frag") {
+            let parts: Vec<&str> = stem.split('-').collect();
+            if let [s, i, t] = parts[..]
+                && let (Ok(session), Ok(id), Ok(timecode)) = (s.parse(), i.parse(), t.parse())
+            {
+                let len = entry.metadata().map_err(io_err(&path))?.len();
+                frags.push(Entry {
+                    id,
+                    session,
+                    timecode,
+                    len,
+                    complete: true,
+                    body: Body::Disk { path, file: None },
+                });
+            }
+        }
+    }
+    frags.sort_by_key(|e| (e.session, e.id));
+    frags.retain(|e| inner.headers.contains_key(&e.session));
+    for e in frags {
+        inner.next_id = inner.next_id.max(e.id + 1);
+        inner.bytes += e.len;
+        inner.fragments.push_back(e);
+    }
+    if !inner.fragments.is_empty() {
+        tracing::info!(
+            fragments = inner.fragments.len(),
+            bytes = inner.bytes,
+            "resuming unacknowledged fragments from the disk store"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_specs() {
+        assert_eq!(
+            Storage::parse("memory:128MB"),
+            Ok(Storage::Memory {
+                max_bytes: 128 << 20
+            })
+        );
+        assert_eq!(
+            Storage::parse("disk:/var/kvs:2GB"),
+            Ok(Storage::Disk {
+                dir: "/var/kvs".into(),
+                max_bytes: 2 << 30
+            })
+        );
+        assert!(matches!(
+            Storage::parse("disk:/var/kvs"),
+            Ok(Storage::Disk { .. })
+        ));
+        assert!(Storage::parse("tape:1").is_err());
+        assert!(Storage::parse("memory:lots").is_err());
+    }
+
+    async fn drain_all(store: &Store) -> Vec<u8> {
+        let mut c = Cursor::default();
+        let mut out = Vec::new();
+        while let Some(b) = store.next_chunk(&mut c).await.unwrap() {
+            out.extend_from_slice(&b);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn sends_headers_and_fragments_and_forgets_persisted_ones() {
+        let store = Store::open(&Storage::default(), OverflowPolicy::DropOldest).unwrap();
+        store.begin_session(b"H1".to_vec()).unwrap();
+        store.start_fragment(10, b"a").unwrap();
+        store.append(b"b").unwrap();
+        store.start_fragment(20, b"c").unwrap();
+        store.close().unwrap();
+        assert_eq!(drain_all(&store).await, b"H1abc");
+        assert!(store.persisted(20));
+        assert!(!store.persisted(20));
+        assert_eq!(drain_all(&store).await, b"H1ab");
+        assert!(store.persisted(10));
+        assert!(store.drained());
+    }
+
+    #[tokio::test]
+    async fn drop_oldest_keeps_within_capacity() {
+        let store = Store::open(
+            &Storage::Memory { max_bytes: 10 },
+            OverflowPolicy::DropOldest,
+        )
+        .unwrap();
+        store.begin_session(Vec::new()).unwrap();
+        for t in 0..3u64 {
+            let d = store.make_room(4).await;
+            store.start_fragment(t, b"1234").unwrap();
+            if t == 2 {
+                assert_eq!(
+                    d,
+                    Dropped {
+                        fragments: 1,
+                        bytes: 4
+                    }
+                );
+            }
+        }
+        assert_eq!(store.usage(), (2, 8));
+    }
+
+    #[tokio::test]
+    async fn disk_store_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::Disk {
+            dir: dir.path().to_path_buf(),
+            max_bytes: 1 << 20,
+        };
+        {
+            let store = Store::open(&storage, OverflowPolicy::Block).unwrap();
+            store.begin_session(b"HDR".to_vec()).unwrap();
+            store.start_fragment(1, b"one").unwrap();
+            store.start_fragment(2, b"two").unwrap();
+            store.start_fragment(3, b"thr").unwrap(); // still open: lost in the "crash"
+            assert!(store.persisted(1));
+        }
+        let store = Store::open(&storage, OverflowPolicy::Block).unwrap();
+        assert_eq!(store.usage(), (1, 3));
+        store.close().unwrap();
+        assert_eq!(drain_all(&store).await, b"HDRtwo");
+        let next = store.begin_session(b"NEW".to_vec()).unwrap();
+        assert_eq!(next, 2);
+    }
+}

@@ -1,0 +1,381 @@
+//! The producer and media client against a real kvs-local over loopback.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kvs_endpoint::{EndpointResolver, KvsConfig};
+use kvs_local::{Config, Server};
+use kvs_media::{
+    MediaClient, MediaFragment, OverflowPolicy, Producer, ProducerConfig, ProducerEvent,
+    StartSelector, Storage,
+};
+use kvs_mkv::{Frame, TrackInfo};
+use kvs_types::StreamRef;
+
+fn tracks() -> Vec<TrackInfo> {
+    vec![
+        TrackInfo::h264(1, 320, 240, vec![1, 0x42, 0, 0x1e, 0xff, 0xe1, 0, 0, 1, 0]),
+        TrackInfo::aac(2, 48_000.0, 2, vec![0x11, 0x90]),
+    ]
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Frames `from..to` of a 10 fps video (key frame every 10) plus audio, from `base_ms`.
+fn frames(base_ms: u64, from: u64, to: u64) -> Vec<Frame> {
+    let mut out = Vec::new();
+    for i in from..to {
+        let ts = (base_ms + i * 100) * 1_000_000;
+        out.push(Frame {
+            track: 1,
+            timestamp_ns: ts,
+            key: i % 10 == 0,
+            data: Bytes::from(vec![(i % 199) as u8; 300 + i as usize]),
+        });
+        out.push(Frame {
+            track: 2,
+            timestamp_ns: ts + 10_000_000,
+            key: true,
+            data: Bytes::from(vec![3u8; 40]),
+        });
+    }
+    out
+}
+
+fn test_config(storage: Storage) -> ProducerConfig {
+    ProducerConfig {
+        storage,
+        min_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(300),
+        connection_staleness: Duration::from_secs(10),
+        ..ProducerConfig::default()
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+async fn start_server(dir: &std::path::Path, addr: SocketAddr) -> Server {
+    let mut c = Config::new(dir);
+    c.addr = addr;
+    Server::start(c).await.unwrap()
+}
+
+async fn client_config(server_url: &str) -> KvsConfig {
+    KvsConfig::for_endpoint(
+        server_url,
+        "us-east-1",
+        kvs_local::Credentials::DEFAULT_ACCESS_KEY_ID,
+        kvs_local::Credentials::DEFAULT_SECRET_ACCESS_KEY,
+    )
+    .await
+}
+
+async fn read_all(config: &KvsConfig, stream: &StreamRef) -> Vec<MediaFragment> {
+    let media = MediaClient::new(config, Arc::new(EndpointResolver::new(config)));
+    let mut reader = media
+        .get_media(stream, &StartSelector::Earliest)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    while let Some(f) = reader.next_fragment().await.unwrap() {
+        out.push(f);
+    }
+    out
+}
+
+fn all_frames(fragments: &[MediaFragment]) -> Vec<Frame> {
+    fragments.iter().flat_map(|f| f.frames.clone()).collect()
+}
+
+/// (track, ms, key, len, first byte): short enough to print when a comparison fails.
+fn summary(frames: &[Frame]) -> Vec<(u64, u64, bool, usize, u8)> {
+    frames
+        .iter()
+        .map(|f| {
+            (
+                f.track,
+                f.timestamp_ns / 1_000_000 % 1_000_000,
+                f.key,
+                f.data.len(),
+                f.data.first().copied().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+fn assert_frames(got: &[Frame], want: &[Frame], what: &str) {
+    assert_eq!(summary(got), summary(want), "{what}");
+    assert!(got == want, "{what}: payload bytes differ");
+}
+
+#[tokio::test]
+async fn produced_frames_come_back_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), free_addr()).await;
+    let config = client_config(server.url()).await;
+    config
+        .kinesis_video()
+        .create_stream()
+        .stream_name("cam")
+        .data_retention_in_hours(1)
+        .send()
+        .await
+        .unwrap();
+    let stream = StreamRef::parse("cam").unwrap();
+    let resolver = Arc::new(EndpointResolver::new(&config));
+    let producer = Producer::start(
+        &config,
+        resolver.clone(),
+        stream.clone(),
+        tracks(),
+        test_config(Storage::default()),
+    )
+    .unwrap();
+    let mut events = producer.events();
+    let sent = frames(now_ms() - 30_000, 0, 40);
+    for f in &sent {
+        producer.push(f.clone()).await.unwrap();
+    }
+    let stats = producer.finish(Duration::from_secs(20)).await.unwrap();
+    assert_eq!(stats.fragments, 4);
+    assert_eq!(stats.persisted, 4);
+    assert_eq!(stats.buffered_bytes, 0);
+    let mut persisted = 0;
+    while let Ok(e) = events.try_recv() {
+        if let ProducerEvent::Ack(a) = e
+            && a.event == kvs_media::AckEventType::Persisted
+        {
+            persisted += 1;
+        }
+    }
+    assert_eq!(persisted, 4);
+
+    let got = read_all(&config, &stream).await;
+    assert_eq!(got.len(), 4);
+    assert_frames(&all_frames(&got), &sent, "frames come back");
+    assert!(
+        got.iter()
+            .all(|f| f.number.is_some() && f.continuation_token.is_some())
+    );
+
+    let media = MediaClient::new(&config, resolver);
+    let listed = media.list_fragments(&stream, None).await.unwrap();
+    assert_eq!(listed.len(), 4);
+    assert_eq!(Some(&listed[1].number), got[1].number.as_ref());
+    let one = media
+        .get_media_for_fragment_list(&stream, &[listed[2].number.clone()])
+        .await
+        .unwrap();
+    let mut one = one;
+    let f = one.next_fragment().await.unwrap().unwrap();
+    assert_frames(&f.frames, &sent[40..60], "GetMediaForFragmentList");
+    assert!(one.next_fragment().await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn an_outage_loses_nothing_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let server = start_server(dir.path(), addr).await;
+    let config = client_config(server.url()).await;
+    config
+        .kinesis_video()
+        .create_stream()
+        .stream_name("cam")
+        .data_retention_in_hours(1)
+        .send()
+        .await
+        .unwrap();
+    let stream = StreamRef::parse("cam").unwrap();
+    let resolver = Arc::new(EndpointResolver::new(&config));
+    let producer = Producer::start(
+        &config,
+        resolver,
+        stream.clone(),
+        tracks(),
+        test_config(Storage::default()),
+    )
+    .unwrap();
+    let base = now_ms() - 60_000;
+    let sent = frames(base, 0, 60);
+    for f in &sent[..40] {
+        producer.push(f.clone()).await.unwrap();
+    }
+    // wait until something is persisted, then take the server away
+    for _ in 0..100 {
+        if producer.stats().persisted >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(producer.stats().persisted >= 1);
+    server.shutdown().await;
+    for f in &sent[40..] {
+        producer.push(f.clone()).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(producer.stats().reconnects >= 1);
+    let server = start_server(dir.path(), addr).await;
+    let stats = producer.finish(Duration::from_secs(30)).await.unwrap();
+    assert_eq!(stats.buffered_fragments, 0);
+    let got = read_all(&config, &stream).await;
+    assert_frames(&all_frames(&got), &sent, "every frame exactly once");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_disk_store_resumes_after_the_producer_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    let addr = free_addr();
+    let base = now_ms() - 60_000;
+    let sent = frames(base, 0, 50);
+    let stream = StreamRef::parse("cam").unwrap();
+    {
+        // no server: nothing can be acknowledged
+        let url = format!("http://{addr}");
+        let config = client_config(&url).await;
+        let resolver = Arc::new(EndpointResolver::new(&config));
+        let storage = Storage::Disk {
+            dir: store_dir.clone(),
+            max_bytes: 64 << 20,
+        };
+        let producer = Producer::start(
+            &config,
+            resolver,
+            stream.clone(),
+            tracks(),
+            test_config(storage),
+        )
+        .unwrap();
+        for f in &sent[..40] {
+            producer.push(f.clone()).await.unwrap();
+        }
+        // the producer "dies" here: its second fragment (frames 10-19) is still open and is
+        // lost with it; the first is complete and waits on disk
+    }
+    let server = start_server(&dir.path().join("server"), addr).await;
+    let config = client_config(server.url()).await;
+    config
+        .kinesis_video()
+        .create_stream()
+        .stream_name("cam")
+        .data_retention_in_hours(1)
+        .send()
+        .await
+        .unwrap();
+    let resolver = Arc::new(EndpointResolver::new(&config));
+    let storage = Storage::Disk {
+        dir: store_dir.clone(),
+        max_bytes: 64 << 20,
+    };
+    let producer = Producer::start(
+        &config,
+        resolver,
+        stream.clone(),
+        tracks(),
+        test_config(storage),
+    )
+    .unwrap();
+    for f in &sent[40..] {
+        producer.push(f.clone()).await.unwrap();
+    }
+    producer.finish(Duration::from_secs(30)).await.unwrap();
+    let got = read_all(&config, &stream).await;
+    let mut expected = sent[..20].to_vec();
+    expected.extend_from_slice(&sent[40..]);
+    assert_frames(
+        &all_frames(&got),
+        &expected,
+        "the complete fragment from the first run, then the second run",
+    );
+    assert_eq!(
+        std::fs::read_dir(&store_dir)
+            .unwrap()
+            .filter(|e| e
+                .as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "frag"))
+            .count(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn backward_timestamps_are_repaired_and_full_stores_drop_oldest() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), free_addr()).await;
+    let config = client_config(server.url()).await;
+    config
+        .kinesis_video()
+        .create_stream()
+        .stream_name("cam")
+        .data_retention_in_hours(1)
+        .send()
+        .await
+        .unwrap();
+    let stream = StreamRef::parse("cam").unwrap();
+    let resolver = Arc::new(EndpointResolver::new(&config));
+    let producer = Producer::start(
+        &config,
+        resolver,
+        stream.clone(),
+        tracks(),
+        test_config(Storage::default()),
+    )
+    .unwrap();
+    let mut events = producer.events();
+    let base = now_ms() - 60_000;
+    // a camera that restarts its clock 2 s in
+    let mut input = frames(base, 0, 20);
+    input.extend(frames(base - 10_000, 20, 40));
+    for f in input {
+        producer.push(f).await.unwrap();
+    }
+    let stats = producer.finish(Duration::from_secs(20)).await.unwrap();
+    assert_eq!(stats.errors, 0, "no 4004 from KVS");
+    assert_eq!(stats.persisted, 4);
+    let mut repaired = false;
+    while let Ok(e) = events.try_recv() {
+        repaired |= matches!(e, ProducerEvent::TimestampsRepaired { .. });
+    }
+    assert!(repaired);
+    let got = all_frames(&read_all(&config, &stream).await);
+    let video: Vec<u64> = got
+        .iter()
+        .filter(|f| f.track == 1)
+        .map(|f| f.timestamp_ns)
+        .collect();
+    assert!(
+        video.windows(2).all(|w| w[0] < w[1]),
+        "video timestamps keep increasing"
+    );
+
+    // no server and a tiny store: whole fragments are dropped, oldest first
+    let url = format!("http://{}", free_addr());
+    let offline = client_config(&url).await;
+    let resolver = Arc::new(EndpointResolver::new(&offline));
+    let mut cfg = test_config(Storage::Memory { max_bytes: 20_000 });
+    cfg.overflow = OverflowPolicy::DropOldest;
+    let producer = Producer::start(&offline, resolver, stream, tracks(), cfg).unwrap();
+    for f in frames(base, 0, 60) {
+        producer.push(f).await.unwrap();
+    }
+    let stats = producer.stats();
+    assert!(stats.dropped >= 1, "{stats:?}");
+    assert!(stats.buffered_bytes <= 20_000 + 2_000, "{stats:?}");
+}
