@@ -67,8 +67,13 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `kvs-local serve` on `data_dir` and waits until it listens.
     pub fn start(data_dir: &Path, scratch: &Path) -> Self {
+        Self::start_on(data_dir, scratch, "127.0.0.1:0")
+    }
+
+    /// Starts `kvs-local serve` on `data_dir` at `addr` and waits until it listens.
+    pub fn start_on(data_dir: &Path, scratch: &Path, addr: &str) -> Self {
         let mut child = offline("kvs-local", scratch)
-            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--addr", addr, "--data-dir"])
             .arg(data_dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -100,6 +105,14 @@ impl ServerProcess {
         self.child.id()
     }
 
+    /// Kills the server with SIGKILL, as a crash or power cut would.
+    pub fn kill9(mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits; returns whether it exited successfully.
     pub fn terminate(mut self) -> bool {
         let _ = Command::new("kill")
@@ -114,4 +127,10 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A loopback address with a port that was free a moment ago.
+pub fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("bound address").to_string()
 }

@@ -3,4 +3,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod demo;
+mod durability;
 mod standalone;

@@ -56,6 +56,58 @@ pub(crate) enum Command {
     Channel(ChannelCommand),
     /// Resolve a data endpoint of a stream or the signaling endpoints of a channel.
     Endpoint(EndpointArgs),
+    /// Download a stream's media (GetMedia) into one MKV file.
+    GetMedia(GetMediaArgs),
+    /// List a stream's fragments (ListFragments) in a time range.
+    Fragments(FragmentsArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct GetMediaArgs {
+    /// Stream name or ARN.
+    #[arg(long)]
+    pub(crate) stream: String,
+    /// Where to start: earliest, now, fragment:NUMBER, producer:TIME, server:TIME (RFC 3339),
+    /// or token:CONTINUATION_TOKEN.
+    #[arg(long, default_value = "earliest")]
+    pub(crate) start: String,
+    /// The MKV file to write.
+    #[arg(short, long)]
+    pub(crate) output: std::path::PathBuf,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Stop after this many fragments (GetMedia otherwise follows a live stream until the
+    /// producer stops).
+    #[arg(long)]
+    pub(crate) max_fragments: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct FragmentsArgs {
+    /// Stream name or ARN.
+    #[arg(long)]
+    pub(crate) stream: String,
+    /// How far back from now, e.g. 30s, 5m, 2h, 1d.
+    #[arg(long, conflicts_with = "start")]
+    pub(crate) last: Option<String>,
+    /// Range start (RFC 3339, e.g. 2024-05-01T12:00:00Z).
+    #[arg(long)]
+    pub(crate) start: Option<String>,
+    /// Range end (RFC 3339); defaults to now.
+    #[arg(long, requires = "start")]
+    pub(crate) end: Option<String>,
+    /// Which timestamps the range applies to.
+    #[arg(long, value_enum, default_value_t = Clock::Producer)]
+    pub(crate) clock: Clock,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Clock {
+    /// The producer's timestamps.
+    Producer,
+    /// When KVS received each fragment.
+    Server,
 }
 
 #[derive(Subcommand, Debug)]

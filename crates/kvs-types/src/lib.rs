@@ -7,6 +7,7 @@
 mod arn;
 mod enums;
 mod names;
+pub mod time_range;
 
 pub use arn::{Arn, ArnError, ResourceKind};
 pub use enums::{ApiName, ChannelProtocol, ChannelRole, ChannelType, ParseEnumError};
@@ -14,6 +15,7 @@ pub use names::{
     AccountId, ChannelName, DataRetention, FragmentNumber, InvalidValue, Region, StreamName,
     TagKey, TagValue,
 };
+pub use time_range::{TimeRange, parse_duration, parse_instant, rfc3339};
 
 /// How a request names a stream: by name or by ARN (every KVS API accepts either).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

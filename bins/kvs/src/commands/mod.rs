@@ -2,6 +2,7 @@
 
 mod channel;
 mod endpoint;
+mod media;
 mod stream;
 
 use anyhow::Context as _;
@@ -16,6 +17,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stream(cmd) => stream::run(&config, format, cmd).await,
         Command::Channel(cmd) => channel::run(&config, format, cmd).await,
         Command::Endpoint(args) => endpoint::run(&config, format, args).await,
+        Command::GetMedia(args) => media::get_media(&config, format, args).await,
+        Command::Fragments(args) => media::fragments(&config, format, args).await,
     }
 }
 

@@ -1,0 +1,122 @@
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context as _, bail};
+use kvs_endpoint::{EndpointResolver, KvsConfig};
+use kvs_media::{MediaClient, MkvFileWriter, StartSelector, TimestampKind};
+use kvs_types::{FragmentNumber, StreamRef, TimeRange, parse_instant};
+use serde_json::json;
+
+use crate::cli::{Clock, FragmentsArgs, GetMediaArgs, OutputFormat};
+use crate::output;
+
+fn start_selector(s: &str) -> anyhow::Result<StartSelector> {
+    let secs = |t: &str| -> anyhow::Result<f64> {
+        Ok(parse_instant(t)?
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64())
+    };
+    Ok(match s.split_once(':') {
+        None if s.eq_ignore_ascii_case("earliest") => StartSelector::Earliest,
+        None if s.eq_ignore_ascii_case("now") => StartSelector::Now,
+        Some(("fragment", n)) => StartSelector::FragmentNumber(FragmentNumber::new(n)?),
+        Some(("producer", t)) => StartSelector::ProducerTimestamp(secs(t)?),
+        Some(("server", t)) => StartSelector::ServerTimestamp(secs(t)?),
+        Some(("token", t)) => StartSelector::ContinuationToken(t.to_owned()),
+        _ => bail!(
+            "--start {s:?} must be earliest, now, fragment:NUMBER, producer:TIME, server:TIME or token:TOKEN"
+        ),
+    })
+}
+
+fn spinner() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+pub(crate) async fn get_media(
+    config: &KvsConfig,
+    format: OutputFormat,
+    args: GetMediaArgs,
+) -> anyhow::Result<()> {
+    let stream = StreamRef::parse(&args.stream)?;
+    let start = start_selector(&args.start)?;
+    if args.output.exists() && !args.force {
+        bail!(
+            "{} exists; pass --force to replace it",
+            args.output.display()
+        );
+    }
+    let media = MediaClient::new(config, Arc::new(EndpointResolver::new(config)));
+    let mut reader = media.get_media(&stream, &start).await?;
+    let file = std::fs::File::create(&args.output)
+        .with_context(|| format!("cannot create {}", args.output.display()))?;
+    let mut writer = MkvFileWriter::new(std::io::BufWriter::new(file));
+    let bar = spinner();
+    let (mut fragments, mut frames) = (0u64, 0u64);
+    let mut last_token = None;
+    while let Some(f) = reader.next_fragment().await? {
+        writer.write_fragment(&f)?;
+        fragments += 1;
+        frames += f.frames.len() as u64;
+        last_token = f.continuation_token.clone().or(last_token);
+        bar.set_message(format!(
+            "{fragments} fragments, {frames} frames, {:.1} MB",
+            writer.bytes_written() as f64 / 1e6
+        ));
+        if args.max_fragments.is_some_and(|m| fragments >= m) {
+            break;
+        }
+    }
+    let bytes = writer.bytes_written();
+    writer.finish()?;
+    bar.finish_and_clear();
+    if fragments == 0 {
+        eprintln!(
+            "kvs: no fragments from {:?} on; {} is empty",
+            args.start,
+            args.output.display()
+        );
+    }
+    output::print(
+        format,
+        &json!({
+            "File": args.output.display().to_string(),
+            "Fragments": fragments,
+            "Frames": frames,
+            "Bytes": bytes,
+            "ContinuationToken": last_token,
+        }),
+    );
+    Ok(())
+}
+
+pub(crate) async fn fragments(
+    config: &KvsConfig,
+    format: OutputFormat,
+    args: FragmentsArgs,
+) -> anyhow::Result<()> {
+    let stream = StreamRef::parse(&args.stream)?;
+    let range = TimeRange::from_args(
+        args.last.as_deref(),
+        args.start.as_deref(),
+        args.end.as_deref(),
+        SystemTime::now(),
+    )?;
+    let clock = match args.clock {
+        Clock::Producer => TimestampKind::Producer,
+        Clock::Server => TimestampKind::Server,
+    };
+    let media = MediaClient::new(config, Arc::new(EndpointResolver::new(config)));
+    let list = media
+        .list_fragments(&stream, Some((clock, range.start_secs(), range.end_secs())))
+        .await?;
+    output::print(format, &json!({ "Fragments": list }));
+    Ok(())
+}
