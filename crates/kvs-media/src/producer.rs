@@ -85,6 +85,13 @@ pub enum ProducerEvent {
         /// The track.
         track: u64,
     },
+    /// A fragment was acknowledged PERSISTED.
+    Persisted {
+        /// Its timecode.
+        timecode: u64,
+        /// From its last frame to the acknowledgement.
+        latency: Duration,
+    },
     /// Timestamps went backwards and were shifted forward.
     TimestampsRepaired {
         /// The track whose frame went back.
@@ -492,13 +499,15 @@ impl Connection {
                 self.shared.emit(ProducerEvent::Ack(ack.clone()));
                 match ack.event {
                     AckEventType::Persisted => {
-                        if let Some(tc) = ack.fragment_timecode
-                            && self.shared.store.persisted(tc)
+                        if let Some(timecode) = ack.fragment_timecode
+                            && let Some(latency) = self.shared.store.persisted(timecode)
                         {
                             self.shared
                                 .counters
                                 .persisted
                                 .fetch_add(1, Ordering::Relaxed);
+                            self.shared
+                                .emit(ProducerEvent::Persisted { timecode, latency });
                         }
                         if self.shared.store.drained() {
                             return Outcome::Done;

@@ -143,6 +143,8 @@ struct Entry {
     timecode: u64,
     len: u64,
     complete: bool,
+    /// When the fragment's last frame arrived (for time-to-PERSISTED).
+    completed_at: Option<std::time::Instant>,
     body: Body,
 }
 
@@ -308,6 +310,7 @@ impl Store {
             timecode,
             len: bytes.len() as u64,
             complete: false,
+            completed_at: None,
             body,
         });
         inner.bytes += bytes.len() as u64;
@@ -342,6 +345,7 @@ impl Store {
             return Ok(());
         };
         e.complete = true;
+        e.completed_at = Some(std::time::Instant::now());
         if let Body::Disk { path, file } = &mut e.body {
             if let Some(f) = file.take() {
                 f.sync_data().map_err(io_err(path))?;
@@ -368,19 +372,16 @@ impl Store {
         Ok(())
     }
 
-    /// Removes the fragment acknowledged PERSISTED (matched by timecode, not by order).
-    pub(crate) fn persisted(&self, timecode: u64) -> bool {
+    /// Removes the fragment acknowledged PERSISTED (matched by timecode, not by order); returns
+    /// how long after its completion the acknowledgement came, or `None` if no such fragment.
+    pub(crate) fn persisted(&self, timecode: u64) -> Option<std::time::Duration> {
         let mut inner = self.lock();
-        let Some(pos) = inner
+        let pos = inner
             .fragments
             .iter()
-            .position(|e| e.timecode == timecode && e.complete)
-        else {
-            return false;
-        };
-        let Some(e) = inner.fragments.remove(pos) else {
-            return false;
-        };
+            .position(|e| e.timecode == timecode && e.complete)?;
+        let e = inner.fragments.remove(pos)?;
+        let latency = e.completed_at.map(|t| t.elapsed()).unwrap_or_default();
         inner.bytes -= e.len;
         remove_body(e.body);
         // Forget headers no fragment needs any more (but keep the current session's).
@@ -400,7 +401,7 @@ impl Store {
         }
         drop(inner);
         self.changed.notify_waiters();
-        true
+        Some(latency)
     }
 
     /// Drops the oldest fragment (one the service keeps refusing); returns its timecode.
@@ -535,6 +536,7 @@ fn reload(dir: &Path, inner: &mut Inner) -> Result<(), StoreError> {
                     timecode,
                     len,
                     complete: true,
+                    completed_at: None,
                     body: Body::Disk { path, file: None },
                 });
             }
@@ -602,10 +604,10 @@ mod tests {
         store.start_fragment(20, b"c").unwrap();
         store.close().unwrap();
         assert_eq!(drain_all(&store).await, b"H1abc");
-        assert!(store.persisted(20));
-        assert!(!store.persisted(20));
+        assert!(store.persisted(20).is_some());
+        assert!(store.persisted(20).is_none());
         assert_eq!(drain_all(&store).await, b"H1ab");
-        assert!(store.persisted(10));
+        assert!(store.persisted(10).is_some());
         assert!(store.drained());
     }
 
@@ -646,7 +648,7 @@ mod tests {
             store.start_fragment(1, b"one").unwrap();
             store.start_fragment(2, b"two").unwrap();
             store.start_fragment(3, b"thr").unwrap(); // still open: lost in the "crash"
-            assert!(store.persisted(1));
+            assert!(store.persisted(1).is_some());
         }
         let store = Store::open(&storage, OverflowPolicy::Block).unwrap();
         assert_eq!(store.usage(), (1, 3));

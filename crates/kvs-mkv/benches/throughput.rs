@@ -17,7 +17,9 @@ const FRAMES: u64 = 12_000; // 400 s of 30 fps
 const FRAME_BYTES: usize = 16 * 1024; // about 4 Mbps
 
 fn frames() -> Vec<Frame> {
-    let payload: Vec<Bytes> = (0..16).map(|i| Bytes::from(vec![i as u8; FRAME_BYTES])).collect();
+    let payload: Vec<Bytes> = (0..16)
+        .map(|i| Bytes::from(vec![i as u8; FRAME_BYTES]))
+        .collect();
     (0..FRAMES)
         .map(|i| Frame {
             track: 1,
@@ -40,7 +42,15 @@ fn write_into(frames: &[Frame], out: &mut Vec<u8>) {
     out.clear();
     let writer = MkvWriter::new(
         WriterConfig::default(),
-        vec![TrackInfo::h264(1, 1280, 720, vec![1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0, 0x1f, 1, 0, 4, 0x68, 0xee, 0x3c, 0x80])],
+        vec![TrackInfo::h264(
+            1,
+            1280,
+            720,
+            vec![
+                1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0, 0x1f, 1, 0, 4, 0x68, 0xee, 0x3c,
+                0x80,
+            ],
+        )],
     )
     .unwrap();
     let mut p = Packager::new(writer, PackagerConfig::default());
@@ -108,8 +118,16 @@ fn main() {
     let file = dir.join("stream.mkv");
     std::fs::write(&file, &bytes).unwrap();
     let loc = file.display().to_string();
-    let baseline = (0..3).filter_map(|_| gst(&format!("pushfilesrc location={loc} ! fakesink"))).min();
-    let demux = (0..3).filter_map(|_| gst(&format!("pushfilesrc location={loc} ! matroskademux ! fakesink"))).min();
+    let baseline = (0..3)
+        .filter_map(|_| gst(&format!("pushfilesrc location={loc} ! fakesink")))
+        .min();
+    let demux = (0..3)
+        .filter_map(|_| {
+            gst(&format!(
+                "pushfilesrc location={loc} ! matroskademux ! fakesink"
+            ))
+        })
+        .min();
     let remux = (0..3)
         .filter_map(|_| gst(&format!("pushfilesrc location={loc} ! matroskademux ! matroskamux streamable=true ! fakesink")))
         .min();
@@ -117,12 +135,26 @@ fn main() {
         (Some(b), Some(d), Some(r)) => {
             let demux_only = d.saturating_sub(b).max(Duration::from_micros(1));
             let mux_only = r.saturating_sub(d).max(Duration::from_micros(1));
-            println!("matroskademux:  {:.2} GB/s ({demux_only:?} over a filesrc baseline of {b:?})", gbps(n, demux_only));
-            println!("matroskamux:    {:.2} GB/s ({mux_only:?} over demux)", gbps(n, mux_only));
-            println!("ratio parser/matroskademux: {:.1}x", demux_only.as_secs_f64() / p.as_secs_f64());
-            println!("ratio writer/matroskamux:   {:.1}x", mux_only.as_secs_f64() / w.as_secs_f64());
+            println!(
+                "matroskademux:  {:.2} GB/s ({demux_only:?} over a filesrc baseline of {b:?})",
+                gbps(n, demux_only)
+            );
+            println!(
+                "matroskamux:    {:.2} GB/s ({mux_only:?} over demux)",
+                gbps(n, mux_only)
+            );
+            println!(
+                "ratio parser/matroskademux: {:.1}x",
+                demux_only.as_secs_f64() / p.as_secs_f64()
+            );
+            println!(
+                "ratio writer/matroskamux:   {:.1}x",
+                mux_only.as_secs_f64() / w.as_secs_f64()
+            );
         }
-        _ => println!("gst-launch-1.0 not available: GStreamer comparison skipped (run scripts/install-deps)"),
+        _ => println!(
+            "gst-launch-1.0 not available: GStreamer comparison skipped (run scripts/install-deps)"
+        ),
     }
     if std::env::var_os("KVS_BENCH_KEEP").is_some() {
         println!("kept {loc}");
