@@ -44,6 +44,7 @@ fn media_operation(path: &str) -> Option<&'static str> {
         "/getMedia" => "GetMedia",
         "/listFragments" => "ListFragments",
         "/getMediaForFragmentList" => "GetMediaForFragmentList",
+        "/getClip" => "GetClip",
         _ => return None,
     })
 }
@@ -92,6 +93,7 @@ async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
         "GetMediaForFragmentList" => {
             media::get::get_media_for_fragment_list(app.clone(), &body).await
         }
+        "GetClip" => media::clip::get_clip(app, &body).await,
         "ListFragments" => {
             Ok(axum::Json(media::list::list_fragments(app, &body).await?).into_response())
         }

@@ -7,6 +7,7 @@
 //! (EBML, Info, Tracks) a producer sent is stored once per connection in `media_headers`.
 //! A fragment is acknowledged PERSISTED only after both are durable.
 
+pub(crate) mod clip;
 pub(crate) mod get;
 pub(crate) mod list;
 pub(crate) mod put;

@@ -389,6 +389,32 @@ impl MediaStore {
             .await
     }
 
+    /// Fragments that overlap `[start_ms, end_ms]` on `column`, oldest first.
+    pub(crate) async fn fragments_overlapping(
+        &self,
+        arn: &str,
+        column: &'static str,
+        start_ms: i64,
+        end_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredFragment>, ApiError> {
+        let arn = arn.to_owned();
+        self.db
+            .tx(move |tx| {
+                let mut stmt = tx
+                    .prepare(&format!(
+                        "SELECT {COLS} FROM fragments WHERE stream_arn = ?1 AND {column} <= ?3 \
+                         AND {column} + duration_ms >= ?2 ORDER BY {column}, seq LIMIT ?4"
+                    ))
+                    .map_err(db_err)?;
+                let rows = stmt
+                    .query_map(params![arn, start_ms, end_ms, limit as i64], row)
+                    .map_err(db_err)?;
+                rows.collect::<Result<_, _>>().map_err(db_err)
+            })
+            .await
+    }
+
     /// The first fragment whose span ends at or after `ts_ms` on `column`.
     pub(crate) async fn first_from(
         &self,

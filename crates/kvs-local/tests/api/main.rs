@@ -4,6 +4,7 @@
 
 mod auth;
 mod channels;
+mod clip;
 mod media;
 mod restart;
 mod streams;

@@ -12,7 +12,7 @@ use crate::client_for;
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// A PutMedia request as the official producers make it: streamed body, payload not signed.
-async fn put_media(
+pub(crate) async fn put_media(
     server: &Server,
     stream: &str,
     body: Vec<u8>,
@@ -116,7 +116,7 @@ fn upload(start_ms: u64, fragments: u64) -> (Vec<u8>, Vec<Frame>) {
     (out, frames)
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
@@ -181,7 +181,7 @@ fn media_client(server: &Server) -> aws_sdk_kinesisvideomedia::Client {
     )
 }
 
-fn archive_client(server: &Server) -> aws_sdk_kinesisvideoarchivedmedia::Client {
+pub(crate) fn archive_client(server: &Server) -> aws_sdk_kinesisvideoarchivedmedia::Client {
     let creds = aws_credential_types::Credentials::new(
         server.credentials().access_key_id.clone(),
         server.credentials().secret_access_key.clone(),

@@ -1,0 +1,172 @@
+//! GetClip: the fragments in a time range remuxed (no re-encode) into one plain MP4.
+
+use axum::body::Body;
+use axum::response::Response;
+use http::StatusCode;
+use kvs_mkv::{Event, Frame, Parser, TrackInfo};
+use serde::Deserialize;
+
+use super::get::load_stream;
+use crate::App;
+use crate::error::ApiError;
+
+/// KVS returns at most the first 200 fragments or 100 MB of a range.
+const MAX_FRAGMENTS: usize = 200;
+const MAX_BYTES: i64 = 100 * 1024 * 1024;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ClipRange {
+    start_timestamp: Option<f64>,
+    end_timestamp: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ClipSelector {
+    fragment_selector_type: Option<String>,
+    timestamp_range: Option<ClipRange>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetClipInput {
+    stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    stream_arn: Option<String>,
+    clip_fragment_selector: Option<ClipSelector>,
+}
+
+fn error(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, code, message)
+}
+
+/// Parses a stored fragment (its header and cluster) back into tracks and frames.
+fn frames_of(header: &[u8], cluster: &[u8]) -> Result<(Vec<TrackInfo>, Vec<Frame>), ApiError> {
+    let mut parser = Parser::new();
+    parser.feed(header);
+    parser.feed(cluster);
+    let mut tracks = Vec::new();
+    let mut frames = Vec::new();
+    let mut handle = |e: Event| match e {
+        Event::Tracks(t) => tracks = t,
+        Event::Frame(f) => frames.push(f),
+        _ => {}
+    };
+    loop {
+        match parser.next_event() {
+            Ok(Some(e)) => handle(e),
+            Ok(None) => break,
+            Err(e) => {
+                return Err(ApiError::internal(format!(
+                    "stored fragment unreadable: {e}"
+                )));
+            }
+        }
+    }
+    for e in parser
+        .finish()
+        .map_err(|e| ApiError::internal(format!("stored fragment unreadable: {e}")))?
+    {
+        handle(e);
+    }
+    Ok((tracks, frames))
+}
+
+pub(crate) async fn get_clip(app: &App, body: &[u8]) -> Result<Response, ApiError> {
+    let input: GetClipInput = serde_json::from_slice(if body.is_empty() { b"{}" } else { body })
+        .map_err(|e| ApiError::invalid_argument(format!("malformed request body: {e}")))?;
+    let selector = input
+        .clip_fragment_selector
+        .ok_or_else(|| ApiError::invalid_argument("ClipFragmentSelector is required"))?;
+    let column = match selector.fragment_selector_type.as_deref() {
+        Some("PRODUCER_TIMESTAMP") => "producer_ts_ms",
+        Some("SERVER_TIMESTAMP") => "server_ts_ms",
+        other => {
+            return Err(ApiError::invalid_argument(format!(
+                "FragmentSelectorType {other:?} must be PRODUCER_TIMESTAMP or SERVER_TIMESTAMP"
+            )));
+        }
+    };
+    let range = selector
+        .timestamp_range
+        .ok_or_else(|| ApiError::invalid_argument("ClipFragmentSelector needs TimestampRange"))?;
+    let (Some(start), Some(end)) = (
+        range.start_timestamp.filter(|t| t.is_finite()),
+        range.end_timestamp.filter(|t| t.is_finite()),
+    ) else {
+        return Err(ApiError::invalid_argument(
+            "TimestampRange needs StartTimestamp and EndTimestamp",
+        ));
+    };
+    if start >= end {
+        return Err(ApiError::invalid_argument(
+            "TimestampRange StartTimestamp must be before EndTimestamp",
+        ));
+    }
+    if end - start > 24.0 * 3600.0 {
+        return Err(ApiError::invalid_argument(
+            "a clip's TimestampRange may span at most 24 hours",
+        ));
+    }
+    let stream = load_stream(app, input.stream_name, input.stream_arn).await?;
+    if stream.retention_hours == 0 {
+        return Err(error(
+            "NoDataRetentionException",
+            format!(
+                "stream {} keeps no media (retention 0); set a retention to use GetClip",
+                stream.name
+            ),
+        ));
+    }
+    let (start_ms, end_ms) = (
+        (start * 1000.0).floor() as i64,
+        (end * 1000.0).ceil() as i64,
+    );
+    // Fragments that overlap the range: they may start up to their length before it.
+    let fragments = app
+        .media
+        .fragments_overlapping(&stream.arn, column, start_ms, end_ms, MAX_FRAGMENTS)
+        .await?;
+    if fragments.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no fragments of stream {} in the requested time range",
+            stream.name
+        )));
+    }
+    let mut tracks: Option<Vec<TrackInfo>> = None;
+    let mut frames = Vec::new();
+    let mut bytes = 0i64;
+    for f in &fragments {
+        if bytes + f.size > MAX_BYTES && !frames.is_empty() {
+            break;
+        }
+        bytes += f.size;
+        let header = app.media.header(f.header_id).await?;
+        let cluster = app.media.read_cluster(f).await?;
+        let (t, fr) = frames_of(&header, &cluster)?;
+        match &tracks {
+            None => tracks = Some(t),
+            // A clip holds one set of tracks: stop where the producer changed them.
+            Some(existing) if *existing != t => break,
+            Some(_) => {}
+        }
+        frames.extend(fr);
+    }
+    let tracks = tracks.unwrap_or_default();
+    let mp4 = kvs_mp4::clip(&tracks, &frames).map_err(|e| match e {
+        kvs_mp4::Mp4Error::CodecPrivate { .. } => {
+            error("InvalidCodecPrivateDataException", e.to_string())
+        }
+        kvs_mp4::Mp4Error::UnsupportedCodec(_) => {
+            error("UnsupportedStreamMediaTypeException", e.to_string())
+        }
+        kvs_mp4::Mp4Error::NoFrames => ApiError::not_found(e.to_string()),
+        other => error("InvalidMediaFrameException", other.to_string()),
+    })?;
+    Response::builder()
+        .status(200)
+        .header("content-type", "video/mp4")
+        .body(Body::from(mp4))
+        .map_err(ApiError::internal)
+}

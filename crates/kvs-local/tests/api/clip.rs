@@ -1,0 +1,189 @@
+use std::process::Command;
+
+use aws_sdk_kinesisvideoarchivedmedia::primitives::DateTime;
+use aws_sdk_kinesisvideoarchivedmedia::types::{
+    ClipFragmentSelector, ClipFragmentSelectorType, ClipTimestampRange,
+};
+use kvs_local::{Config, Server};
+use kvs_mkv::{Event, Frame, MkvWriter, Packager, PackagerConfig, Parser, TrackInfo, WriterConfig};
+use serde_json::Value;
+
+use crate::client_for;
+use crate::media::{archive_client, now_ms, put_media};
+
+/// A real 3 s H.264 (30 fps, key frame every second) + AAC recording, made with GStreamer.
+fn recording(dir: &std::path::Path) -> (Vec<TrackInfo>, Vec<Frame>) {
+    let path = dir.join("in.mkv");
+    let status = Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(
+            format!(
+                "videotestsrc num-buffers=90 ! video/x-raw,width=320,height=240,framerate=30/1 ! x264enc key-int-max=30 tune=zerolatency ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! queue ! matroskamux name=m ! filesink location={} audiotestsrc num-buffers=141 samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2 ! audioconvert ! avenc_aac ! aacparse ! queue ! m.",
+                path.display()
+            )
+            .split_whitespace(),
+        )
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "gst-launch-1.0 failed (run scripts/install-deps)"
+    );
+    let mut p = Parser::new();
+    p.feed(&std::fs::read(&path).unwrap());
+    let (mut tracks, mut frames) = (Vec::new(), Vec::new());
+    let mut events = Vec::new();
+    while let Some(e) = p.next_event().unwrap() {
+        events.push(e);
+    }
+    events.extend(p.finish().unwrap());
+    for e in events {
+        match e {
+            Event::Tracks(t) => tracks = t,
+            Event::Frame(f) => frames.push(f),
+            _ => {}
+        }
+    }
+    (tracks, frames)
+}
+
+fn ffprobe(path: &std::path::Path) -> Value {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_streams",
+            "-show_format",
+            "-of",
+            "json",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn selector(start_ms: u64, end_ms: u64) -> ClipFragmentSelector {
+    ClipFragmentSelector::builder()
+        .fragment_selector_type(ClipFragmentSelectorType::ProducerTimestamp)
+        .timestamp_range(
+            ClipTimestampRange::builder()
+                .start_timestamp(DateTime::from_millis(start_ms as i64))
+                .end_timestamp(DateTime::from_millis(end_ms as i64))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn get_clip_returns_an_mp4_that_ffprobe_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(Config::new(dir.path().join("server")))
+        .await
+        .unwrap();
+    let c = client_for(&server, &server.credentials().secret_access_key.clone());
+    c.create_stream()
+        .stream_name("cam")
+        .data_retention_in_hours(1)
+        .send()
+        .await
+        .unwrap();
+    c.create_stream()
+        .stream_name("live-only")
+        .send()
+        .await
+        .unwrap();
+
+    let (tracks, frames) = recording(dir.path());
+    let base = now_ms() - 60_000;
+    let writer = MkvWriter::new(WriterConfig::default(), tracks.clone()).unwrap();
+    let mut packager = Packager::new(writer, PackagerConfig::default());
+    let mut body = packager.header();
+    for f in &frames {
+        let f = Frame {
+            timestamp_ns: f.timestamp_ns + base * 1_000_000,
+            ..f.clone()
+        };
+        packager.push(&f, &mut body).unwrap();
+    }
+    let acks = put_media(&server, "cam", body, "ABSOLUTE").await;
+    assert_eq!(
+        acks.iter()
+            .filter(|a| a["EventType"] == "PERSISTED")
+            .count(),
+        3,
+        "{acks:?}"
+    );
+
+    let archive = archive_client(&server);
+    let clip = archive
+        .get_clip()
+        .stream_name("cam")
+        .clip_fragment_selector(selector(base - 1_000, base + 10_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(clip.content_type(), Some("video/mp4"));
+    let bytes = clip.payload.collect().await.unwrap().into_bytes();
+    let path = dir.path().join("clip.mp4");
+    std::fs::write(&path, &bytes).unwrap();
+    let probe = ffprobe(&path);
+    let streams = probe["streams"].as_array().unwrap();
+    let video = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
+    let audio = streams
+        .iter()
+        .find(|s| s["codec_type"] == "audio")
+        .expect("audio present");
+    assert_eq!(video["codec_name"], "h264");
+    assert_eq!(video["width"], 320);
+    assert_eq!(video["nb_read_frames"], "90", "every uploaded frame");
+    assert_eq!(audio["codec_name"], "aac");
+    let duration: f64 = probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((duration - 3.0).abs() < 0.034 + 0.03, "duration {duration}");
+
+    // errors, typed by the official SDK
+    let empty = archive
+        .get_clip()
+        .stream_name("cam")
+        .clip_fragment_selector(selector(base + 600_000, base + 700_000))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(empty.into_service_error().is_resource_not_found_exception());
+    let backwards = archive
+        .get_clip()
+        .stream_name("cam")
+        .clip_fragment_selector(selector(base + 5_000, base))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        backwards
+            .into_service_error()
+            .is_invalid_argument_exception()
+    );
+    let no_retention = archive
+        .get_clip()
+        .stream_name("live-only")
+        .clip_fragment_selector(selector(base, base + 5_000))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        no_retention
+            .into_service_error()
+            .is_no_data_retention_exception()
+    );
+}
