@@ -1,0 +1,43 @@
+//! GStreamer media sources for the kvs-rs producer: a file, an RTSP camera, a V4L2 device or a
+//! generated test pattern, read as [`kvs_mkv::Frame`]s ready to be packaged into KVS fragments.
+//!
+//! [`MediaSource::open`] builds and starts a GStreamer pipeline for a [`Source`] and reports its
+//! [`tracks`](MediaSource::tracks) (video as track 1: H.264 `avc`/`au` with its AVCC record, or
+//! H.265 `hvc1`/`au`; AAC audio as track 2 when present).
+//! [`MediaSource::next_frame`] then blocks for the next frame of any track, in timestamp order,
+//! starting with a video key frame at timestamp 0. Files and cameras are passed through (parsed,
+//! never re-encoded); the test pattern and V4L2 devices are encoded with x264.
+//!
+//! What it is not: it does not talk to KVS (the PutMedia client in `kvs-media` does), it does
+//! not write MKV (`kvs-mkv` does), and it needs no async runtime: every call blocks. It is not a
+//! GStreamer element either; to use kvs-rs from `gst-launch-1.0`, a sink element would wrap the
+//! producer instead.
+//!
+//! ```no_run
+//! use kvs_gst::{MediaSource, Source, SourceOptions};
+//!
+//! let mut source = MediaSource::open(
+//!     &Source::rtsp("rtsp://127.0.0.1:8554/cam"),
+//!     SourceOptions::default(),
+//! )?;
+//! println!("tracks: {:?}", source.tracks());
+//! while let Some(frame) = source.next_frame()? {
+//!     println!("track {} at {} ns, {} bytes", frame.track, frame.timestamp_ns, frame.data.len());
+//! }
+//! # Ok::<(), kvs_gst::SourceError>(())
+//! ```
+
+mod caps;
+mod elements;
+mod error;
+mod media;
+mod merge;
+mod pipeline;
+mod source;
+
+#[doc(inline)]
+pub use error::{Result, SourceError};
+#[doc(inline)]
+pub use media::MediaSource;
+#[doc(inline)]
+pub use source::{Source, SourceOptions, TestPattern};

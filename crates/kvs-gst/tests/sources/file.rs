@@ -1,0 +1,133 @@
+use std::time::{Duration, Instant};
+
+use kvs_gst::{MediaSource, Source, SourceOptions};
+use kvs_mkv::{TrackInfo, TrackKind};
+
+use crate::support::{
+    assert_avc, assert_ordered, count, gst_launch, key_count, make_mkv, make_mp4, read_all,
+};
+
+const OFFLINE: SourceOptions = SourceOptions { realtime: false };
+
+#[test]
+fn mkv_with_h264_and_aac_is_passed_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("av.mkv");
+    make_mkv(&path);
+
+    let mut source = MediaSource::open(&Source::File(path), OFFLINE).unwrap();
+    let tracks = source.tracks().to_vec();
+    assert_eq!(tracks.len(), 2);
+    assert_eq!(tracks[0].codec_id, TrackInfo::H264);
+    assert_eq!(
+        tracks[0].kind,
+        TrackKind::Video {
+            width: 320,
+            height: 240
+        }
+    );
+    assert_eq!(tracks[0].codec_private[0], 1);
+    assert_eq!(tracks[1].codec_id, TrackInfo::AAC);
+    assert_eq!(
+        tracks[1].kind,
+        TrackKind::Audio {
+            sampling_frequency: 44_100.0,
+            channels: 2
+        }
+    );
+    assert_eq!(
+        tracks[1].codec_private[..2],
+        [0x12, 0x10],
+        "AAC-LC 44.1 kHz stereo"
+    );
+
+    let frames = read_all(&mut source);
+    assert_ordered(&frames);
+    assert_eq!(count(&frames, 1), 120);
+    assert_eq!(key_count(&frames, 1), 4);
+    // 172 buffers of 1024 samples, give or take the encoder's priming and flush.
+    let audios = count(&frames, 2);
+    assert!((168..=176).contains(&audios), "{audios} audio frames");
+    for frame in frames.iter().filter(|f| f.track == 1) {
+        assert_avc(&frame.data);
+    }
+    // The 120th frame of 30 fps video is at 119/30 s (Matroska stores milliseconds).
+    let last_video = frames.iter().rfind(|f| f.track == 1).unwrap().timestamp_ns;
+    assert!(
+        last_video.abs_diff(3_966_666_666) < 2_000_000,
+        "last video at {last_video}"
+    );
+}
+
+#[test]
+fn mp4_with_video_only_is_passed_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.mp4");
+    make_mp4(&path);
+
+    let mut source = MediaSource::open(&Source::File(path), OFFLINE).unwrap();
+    assert_eq!(source.tracks().len(), 1);
+    assert_eq!(source.tracks()[0].codec_id, TrackInfo::H264);
+    assert_eq!(
+        source.tracks()[0].kind,
+        TrackKind::Video {
+            width: 320,
+            height: 240
+        }
+    );
+    let frames = read_all(&mut source);
+    assert_ordered(&frames);
+    assert_eq!(count(&frames, 1), 60);
+    assert_eq!(count(&frames, 2), 0);
+    assert_eq!(key_count(&frames, 1), 2);
+    let times: Vec<u64> = frames.iter().map(|f| f.timestamp_ns).collect();
+    assert!(times.windows(2).all(|w| w[1] > w[0]), "strictly increasing");
+}
+
+#[test]
+fn realtime_files_play_at_real_speed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.mp4");
+    make_mp4(&path);
+
+    let started = Instant::now();
+    let mut source =
+        MediaSource::open(&Source::File(path), SourceOptions { realtime: true }).unwrap();
+    let frames = read_all(&mut source);
+    assert_eq!(frames.len(), 60);
+    // 2 s of media cannot come out of clock-synchronised sinks much faster than in 2 s.
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(1800), "took {elapsed:?}");
+}
+
+#[test]
+fn mkv_with_h265_is_passed_through_as_hvc1() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h265.mkv");
+    gst_launch(&format!(
+        "videotestsrc num-buffers=60 ! video/x-raw,format=I420,framerate=30/1,width=320,height=240 \
+         ! x265enc key-int-max=30 tune=zerolatency ! h265parse ! matroskamux ! filesink location={}",
+        path.display()
+    ));
+    let mut source = MediaSource::open(&Source::File(path), OFFLINE).unwrap();
+    let track = &source.tracks()[0];
+    assert_eq!(track.codec_id, TrackInfo::H265);
+    assert_eq!(
+        track.kind,
+        TrackKind::Video {
+            width: 320,
+            height: 240
+        }
+    );
+    assert_eq!(
+        track.codec_private[0], 1,
+        "HEVCDecoderConfigurationRecord version 1"
+    );
+    let frames = read_all(&mut source);
+    assert_ordered(&frames);
+    assert_eq!(count(&frames, 1), 60);
+    assert_eq!(key_count(&frames, 1), 2);
+    for frame in &frames {
+        assert_avc(&frame.data);
+    }
+}
