@@ -8,6 +8,7 @@ fn make_demo_script_runs_offline() {
     let out = Command::new(workspace_root().join("scripts/demo"))
         .env("BIN", bin_dir())
         .env("KVS_DEMO_DATA", scratch.path().join("demo"))
+        .env("KVS_DEMO_SECONDS", "4")
         .env("AWS_CONFIG_FILE", scratch.path().join("none"))
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
@@ -22,6 +23,9 @@ fn make_demo_script_runs_offline() {
         "\"ChannelARN\"",
         "\"DataEndpoint\": \"http://127.0.0.1:",
         "\"Protocol\": \"WSS\"",
+        "\"Persisted\": 2",
+        "FragmentNumber",
+        "demo-clip.mp4",
     ] {
         assert!(
             stdout.contains(expected),
@@ -29,4 +33,8 @@ fn make_demo_script_runs_offline() {
         );
     }
     assert!(stderr.contains("running kvs-local at"), "{stderr}");
+    let probe = kvs_testkit::ffprobe(&scratch.path().join("demo/demo-clip.mp4"));
+    let streams = probe["streams"].as_array().unwrap();
+    assert!(streams.iter().any(|s| s["codec_name"] == "h264"), "{probe}");
+    assert!(streams.iter().any(|s| s["codec_name"] == "aac"), "{probe}");
 }

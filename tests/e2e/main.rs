@@ -4,4 +4,5 @@
 
 mod demo;
 mod durability;
+mod put;
 mod standalone;

@@ -60,6 +60,104 @@ pub(crate) enum Command {
     GetMedia(GetMediaArgs),
     /// List a stream's fragments (ListFragments) in a time range.
     Fragments(FragmentsArgs),
+    /// Download a time range of a stream as an MP4 file (GetClip).
+    Clip(ClipArgs),
+    /// Stream video into KVS (PutMedia) from a file, an RTSP camera, a test pattern or a camera.
+    Put(PutArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["file", "rtsp", "test_pattern", "device"]))]
+pub(crate) struct PutArgs {
+    /// Stream name or ARN.
+    #[arg(long)]
+    pub(crate) stream: String,
+    /// An MKV or MP4 file with H.264/H.265 and optional AAC (not re-encoded).
+    #[arg(long)]
+    pub(crate) file: Option<std::path::PathBuf>,
+    /// An RTSP camera URL (read over TCP).
+    #[arg(long)]
+    pub(crate) rtsp: Option<String>,
+    /// A generated test pattern (H.264, with --audio a tone in AAC).
+    #[arg(long)]
+    pub(crate) test_pattern: bool,
+    /// A V4L2 camera such as /dev/video0.
+    #[arg(long)]
+    pub(crate) device: Option<std::path::PathBuf>,
+    /// Stop after this much video, e.g. 30s or 5m (default: until the source ends or Ctrl-C).
+    #[arg(long)]
+    pub(crate) duration: Option<String>,
+    /// Upload as fast as acknowledgements allow instead of at real-time pace (files only;
+    /// the default for files).
+    #[arg(long, conflicts_with = "realtime")]
+    pub(crate) offline: bool,
+    /// Play files at real-time pace, as a camera would.
+    #[arg(long)]
+    pub(crate) realtime: bool,
+    /// Create the stream if it does not exist.
+    #[arg(long)]
+    pub(crate) create: bool,
+    /// Retention of a stream created with --create: hours, or 24h / 7d.
+    #[arg(long, default_value = "24h", requires = "create")]
+    pub(crate) retention: String,
+    /// Where fragments wait for acknowledgement: memory:SIZE or disk:DIR[:SIZE] (a disk buffer
+    /// survives restarts and long outages).
+    #[arg(long, default_value = "memory:128MB")]
+    pub(crate) buffer: String,
+    /// When the buffer is full: drop the oldest fragments, or hold the source back.
+    #[arg(long, value_enum, default_value_t = Overflow::DropOldest)]
+    pub(crate) overflow: Overflow,
+    /// Fragment length (a fragment also starts on every key frame).
+    #[arg(long, default_value = "2s")]
+    pub(crate) fragment_duration: String,
+    /// Test pattern: add an audio track.
+    #[arg(long)]
+    pub(crate) audio: bool,
+    /// Test pattern: width x height, e.g. 1280x720.
+    #[arg(long, default_value = "640x480")]
+    pub(crate) size: String,
+    /// Test pattern: frames per second.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) fps: u32,
+    /// Test pattern: H.264 bitrate in kbit/s.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) bitrate_kbps: u32,
+    /// How long to wait at the end for every fragment to be acknowledged.
+    #[arg(long, default_value = "60s")]
+    pub(crate) ack_timeout: String,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Overflow {
+    /// Drop the oldest whole fragments and report it.
+    DropOldest,
+    /// Hold the source back until acknowledgements free space.
+    Block,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ClipArgs {
+    /// Stream name or ARN.
+    #[arg(long)]
+    pub(crate) stream: String,
+    /// How far back from now, e.g. 30s, 5m, 2h.
+    #[arg(long, conflicts_with = "start")]
+    pub(crate) last: Option<String>,
+    /// Range start (RFC 3339, e.g. 2024-05-01T12:00:00Z).
+    #[arg(long)]
+    pub(crate) start: Option<String>,
+    /// Range end (RFC 3339); defaults to now.
+    #[arg(long, requires = "start")]
+    pub(crate) end: Option<String>,
+    /// Which timestamps the range applies to.
+    #[arg(long, value_enum, default_value_t = Clock::Producer)]
+    pub(crate) clock: Clock,
+    /// The MP4 file to write.
+    #[arg(short = 'o', long = "output-file", value_name = "FILE")]
+    pub(crate) output_file: std::path::PathBuf,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -72,8 +170,8 @@ pub(crate) struct GetMediaArgs {
     #[arg(long, default_value = "earliest")]
     pub(crate) start: String,
     /// The MKV file to write.
-    #[arg(short, long)]
-    pub(crate) output: std::path::PathBuf,
+    #[arg(short = 'o', long = "output-file", value_name = "FILE")]
+    pub(crate) output_file: std::path::PathBuf,
     /// Replace the output file if it exists.
     #[arg(long)]
     pub(crate) force: bool,

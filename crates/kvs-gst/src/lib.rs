@@ -8,8 +8,11 @@
 //! starting with a video key frame at timestamp 0. Files and cameras are passed through (parsed,
 //! never re-encoded); the test pattern and V4L2 devices are encoded with x264.
 //!
-//! What it is not: it does not talk to KVS (the PutMedia client in `kvs-media` does), it does
-//! not write MKV (`kvs-mkv` does), and it needs no async runtime: every call blocks. It is not a
+//! [`upload`] feeds a source into a `kvs_media::Producer` (PutMedia), reading the blocking source
+//! on its own thread.
+//!
+//! What it is not: it does not speak PutMedia itself (the producer in `kvs-media` does), it does
+//! not write MKV (`kvs-mkv` does), and sources need no async runtime: every call blocks. It is not a
 //! GStreamer element either; to use kvs-rs from `gst-launch-1.0`, a sink element would wrap the
 //! producer instead.
 //!
@@ -34,6 +37,7 @@ mod media;
 mod merge;
 mod pipeline;
 mod source;
+mod upload;
 
 #[doc(inline)]
 pub use error::{Result, SourceError};
@@ -41,3 +45,5 @@ pub use error::{Result, SourceError};
 pub use media::MediaSource;
 #[doc(inline)]
 pub use source::{Source, SourceOptions, TestPattern};
+#[doc(inline)]
+pub use upload::{UploadError, UploadOptions, UploadSummary, upload};

@@ -159,6 +159,15 @@ impl MediaSource {
         &self.tracks
     }
 
+    /// The media's length, when the source knows it (files do; live sources do not).
+    pub fn duration(&self) -> Option<Duration> {
+        self.pipeline
+            .0
+            .query_duration::<gst::ClockTime>()
+            .map(|d| Duration::from_nanos(d.nseconds()))
+            .filter(|d| !d.is_zero())
+    }
+
     /// The next frame of any track, in timestamp order; blocks until one is available.
     /// `Ok(None)` at the end of the stream (a file's end, a finite test pattern, or an RTSP
     /// server ending the session).

@@ -235,7 +235,22 @@ fn add_stream(
                     depay,
                 )?);
             }
-            chain.push(make(if h264 { "h264parse" } else { "h265parse" })?);
+            // Input that is already length-prefixed access units (a demuxed MKV or MP4) passes
+            // through untouched: a parser would rewrite the first access unit's NAL order.
+            let wanted_format = if h264 { "avc" } else { "hvc1" };
+            let ready = !rtp
+                && pad
+                    .current_caps()
+                    .as_ref()
+                    .and_then(|c| c.structure(0))
+                    .is_some_and(|s| {
+                        s.get::<&str>("stream-format").ok() == Some(wanted_format)
+                            && s.get::<&str>("alignment").ok() == Some("au")
+                            && s.has_field("codec_data")
+                    });
+            if !ready {
+                chain.push(make(if h264 { "h264parse" } else { "h265parse" })?);
+            }
             let caps = if h264 { h264_caps() } else { h265_caps() };
             let sink = appsink("video", caps, sync);
             chain.push(sink.clone().upcast());

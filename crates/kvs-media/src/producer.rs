@@ -158,7 +158,6 @@ pub enum ProducerError {
 struct Counters {
     frames: AtomicU64,
     fragments: AtomicU64,
-    persisted: AtomicU64,
     bytes_sent: AtomicU64,
     dropped: AtomicU64,
     errors: AtomicU64,
@@ -254,7 +253,7 @@ impl Producer {
         ProducerStats {
             frames: c.frames.load(Ordering::Relaxed),
             fragments: c.fragments.load(Ordering::Relaxed),
-            persisted: c.persisted.load(Ordering::Relaxed),
+            persisted: self.shared.store.persisted_count(),
             bytes_sent: c.bytes_sent.load(Ordering::Relaxed),
             buffered_fragments: frags as u64,
             buffered_bytes: bytes,
@@ -395,7 +394,7 @@ impl Connection {
                     backoff = (backoff * 2).min(self.shared.config.max_backoff);
                 }
             }
-            if self.shared.counters.persisted.load(Ordering::Relaxed) > 0 {
+            if self.shared.store.persisted_count() > 0 {
                 backoff = backoff.min(self.shared.config.max_backoff);
             }
         }
@@ -502,10 +501,6 @@ impl Connection {
                         if let Some(timecode) = ack.fragment_timecode
                             && let Some(latency) = self.shared.store.persisted(timecode)
                         {
-                            self.shared
-                                .counters
-                                .persisted
-                                .fetch_add(1, Ordering::Relaxed);
                             self.shared
                                 .emit(ProducerEvent::Persisted { timecode, latency });
                         }

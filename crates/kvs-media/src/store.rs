@@ -156,6 +156,9 @@ struct Inner {
     session: u64,
     closed: bool,
     sending: Option<u64>,
+    /// Fragments acknowledged PERSISTED so far (counted here, with the removal, so a reader of
+    /// the count never sees a drained store with the last acknowledgement uncounted).
+    persisted: u64,
 }
 
 /// Where a connection is in the store.
@@ -195,6 +198,7 @@ impl Store {
             session: 0,
             closed: false,
             sending: None,
+            persisted: 0,
         };
         let dir = match storage {
             Storage::Memory { .. } => None,
@@ -382,6 +386,7 @@ impl Store {
             .position(|e| e.timecode == timecode && e.complete)?;
         let e = inner.fragments.remove(pos)?;
         let latency = e.completed_at.map(|t| t.elapsed()).unwrap_or_default();
+        inner.persisted += 1;
         inner.bytes -= e.len;
         remove_body(e.body);
         // Forget headers no fragment needs any more (but keep the current session's).
@@ -415,6 +420,11 @@ impl Store {
         drop(inner);
         self.changed.notify_waiters();
         Some(out)
+    }
+
+    /// Fragments acknowledged PERSISTED.
+    pub(crate) fn persisted_count(&self) -> u64 {
+        self.lock().persisted
     }
 
     /// Fragments held and their bytes.

@@ -7,7 +7,7 @@ use kvs_media::{MediaClient, MkvFileWriter, StartSelector, TimestampKind};
 use kvs_types::{FragmentNumber, StreamRef, TimeRange, parse_instant};
 use serde_json::json;
 
-use crate::cli::{Clock, FragmentsArgs, GetMediaArgs, OutputFormat};
+use crate::cli::{ClipArgs, Clock, FragmentsArgs, GetMediaArgs, OutputFormat};
 use crate::output;
 
 fn start_selector(s: &str) -> anyhow::Result<StartSelector> {
@@ -47,16 +47,16 @@ pub(crate) async fn get_media(
 ) -> anyhow::Result<()> {
     let stream = StreamRef::parse(&args.stream)?;
     let start = start_selector(&args.start)?;
-    if args.output.exists() && !args.force {
+    if args.output_file.exists() && !args.force {
         bail!(
             "{} exists; pass --force to replace it",
-            args.output.display()
+            args.output_file.display()
         );
     }
     let media = MediaClient::new(config, Arc::new(EndpointResolver::new(config)));
     let mut reader = media.get_media(&stream, &start).await?;
-    let file = std::fs::File::create(&args.output)
-        .with_context(|| format!("cannot create {}", args.output.display()))?;
+    let file = std::fs::File::create(&args.output_file)
+        .with_context(|| format!("cannot create {}", args.output_file.display()))?;
     let mut writer = MkvFileWriter::new(std::io::BufWriter::new(file));
     let bar = spinner();
     let (mut fragments, mut frames) = (0u64, 0u64);
@@ -81,13 +81,13 @@ pub(crate) async fn get_media(
         eprintln!(
             "kvs: no fragments from {:?} on; {} is empty",
             args.start,
-            args.output.display()
+            args.output_file.display()
         );
     }
     output::print(
         format,
         &json!({
-            "File": args.output.display().to_string(),
+            "File": args.output_file.display().to_string(),
             "Fragments": fragments,
             "Frames": frames,
             "Bytes": bytes,
@@ -118,5 +118,58 @@ pub(crate) async fn fragments(
         .list_fragments(&stream, Some((clock, range.start_secs(), range.end_secs())))
         .await?;
     output::print(format, &json!({ "Fragments": list }));
+    Ok(())
+}
+
+pub(crate) async fn clip(
+    config: &KvsConfig,
+    format: OutputFormat,
+    args: ClipArgs,
+) -> anyhow::Result<()> {
+    let stream = StreamRef::parse(&args.stream)?;
+    let range = TimeRange::from_args(
+        args.last.as_deref(),
+        args.start.as_deref(),
+        args.end.as_deref(),
+        SystemTime::now(),
+    )?;
+    let clock = match args.clock {
+        Clock::Producer => kvs_archive::Clock::Producer,
+        Clock::Server => kvs_archive::Clock::Server,
+    };
+    let archive = kvs_archive::ArchiveClient::new(config, Arc::new(EndpointResolver::new(config)));
+    let bar = indicatif::ProgressBar::no_length();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {bytes}/{total_bytes} {bytes_per_sec} [{elapsed}]",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let summary = archive
+        .clip_to_file(
+            &stream,
+            range,
+            clock,
+            &args.output_file,
+            args.force,
+            |done, total| {
+                if let Some(t) = total {
+                    bar.set_length(t);
+                }
+                bar.set_position(done);
+            },
+        )
+        .await;
+    bar.finish_and_clear();
+    let summary = summary?;
+    output::print(
+        format,
+        &json!({
+            "File": summary.path.display().to_string(),
+            "Bytes": summary.bytes,
+            "Start": kvs_types::rfc3339(range.start()),
+            "End": kvs_types::rfc3339(range.end()),
+        }),
+    );
     Ok(())
 }

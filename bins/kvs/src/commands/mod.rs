@@ -3,6 +3,7 @@
 mod channel;
 mod endpoint;
 mod media;
+mod put;
 mod stream;
 
 use anyhow::Context as _;
@@ -19,6 +20,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Endpoint(args) => endpoint::run(&config, format, args).await,
         Command::GetMedia(args) => media::get_media(&config, format, args).await,
         Command::Fragments(args) => media::fragments(&config, format, args).await,
+        Command::Clip(args) => media::clip(&config, format, args).await,
+        Command::Put(args) => put::run(&config, format, args).await,
     }
 }
 

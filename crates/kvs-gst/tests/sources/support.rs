@@ -1,50 +1,13 @@
 use std::path::Path;
-use std::process::Command;
-use std::sync::OnceLock;
-use std::thread::JoinHandle;
 
-use gstreamer as gst;
-use gstreamer_rtsp_server as rtsp_server;
-use gstreamer_rtsp_server::glib;
-use gstreamer_rtsp_server::prelude::*;
 use kvs_gst::MediaSource;
 use kvs_mkv::Frame;
 
-pub(crate) fn init() {
-    static INIT: OnceLock<()> = OnceLock::new();
-    INIT.get_or_init(|| gst::init().unwrap());
-}
-
-/// The AAC encoder this machine has.
-pub(crate) fn aac_encoder() -> &'static str {
-    init();
-    ["avenc_aac", "voaacenc"]
-        .into_iter()
-        .find(|f| gst::ElementFactory::find(f).is_some())
-        .expect("an AAC encoder (gstreamer1.0-libav or gstreamer1.0-plugins-bad)")
-}
-
-/// Runs `gst-launch-1.0 -q` with a pipeline description (no quoting: keep paths plain).
-pub(crate) fn gst_launch(description: &str) {
-    let status = Command::new("gst-launch-1.0")
-        .arg("-q")
-        .args(description.split_whitespace())
-        .status()
-        .expect("gst-launch-1.0 (gstreamer1.0-tools) is installed");
-    assert!(status.success(), "gst-launch-1.0 {description} failed");
-}
+pub(crate) use kvs_testkit::{aac_encoder, gst_launch};
 
 /// A 4 s 320x240 30 fps H.264 (key frame every 30) + 44.1 kHz stereo AAC Matroska file.
 pub(crate) fn make_mkv(path: &Path) {
-    let aac = aac_encoder();
-    gst_launch(&format!(
-        "videotestsrc num-buffers=120 ! video/x-raw,format=I420,framerate=30/1,width=320,height=240 \
-         ! x264enc key-int-max=30 tune=zerolatency ! h264parse ! queue ! matroskamux name=m \
-         ! filesink location={} \
-         audiotestsrc num-buffers=172 ! audio/x-raw,rate=44100,channels=2 ! audioconvert \
-         ! {aac} ! aacparse ! queue ! m.",
-        path.display()
-    ));
+    kvs_testkit::make_mkv(path, 4);
 }
 
 /// A 2 s 320x240 30 fps H.264 (key frame every 30) MP4 file without audio.
@@ -130,63 +93,4 @@ pub(crate) fn key_count(frames: &[Frame], track: u64) -> usize {
     frames.iter().filter(|f| f.track == track && f.key).count()
 }
 
-/// An RTSP server on 127.0.0.1 (a free port) serving `launch` at `/test`, run on its own
-/// thread until dropped.
-pub(crate) struct RtspServer {
-    port: u16,
-    main_loop: glib::MainLoop,
-    context: glib::MainContext,
-    source: Option<glib::SourceId>,
-    thread: Option<JoinHandle<()>>,
-    _server: rtsp_server::RTSPServer,
-}
-
-impl RtspServer {
-    pub(crate) fn start(launch: &str) -> Self {
-        init();
-        let server = rtsp_server::RTSPServer::new();
-        server.set_address("127.0.0.1");
-        server.set_service("0");
-        let factory = rtsp_server::RTSPMediaFactory::new();
-        factory.set_launch(launch);
-        factory.set_shared(true);
-        server.mount_points().unwrap().add_factory("/test", factory);
-        let context = glib::MainContext::new();
-        let source = server.attach(Some(&context)).unwrap();
-        let port = u16::try_from(server.bound_port()).unwrap();
-        let main_loop = glib::MainLoop::new(Some(&context), false);
-        let thread = std::thread::spawn({
-            let main_loop = main_loop.clone();
-            move || main_loop.run()
-        });
-        Self {
-            port,
-            context,
-            main_loop,
-            source: Some(source),
-            thread: Some(thread),
-            _server: server,
-        }
-    }
-
-    pub(crate) fn url(&self) -> String {
-        format!("rtsp://127.0.0.1:{}/test", self.port)
-    }
-}
-
-impl Drop for RtspServer {
-    fn drop(&mut self) {
-        // The server's listening source lives in our own context, not the default one.
-        if let Some(source) = self
-            .source
-            .take()
-            .and_then(|id| self.context.find_source_by_id(&id))
-        {
-            source.destroy();
-        }
-        self.main_loop.quit();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
+pub(crate) use kvs_testkit::RtspServer;

@@ -1,0 +1,193 @@
+//! Archived media: fetching what a stream recorded.
+//!
+//! [`ArchiveClient::clip_to_file`] downloads a GetClip MP4 for a [`TimeRange`] into a file,
+//! streamed with progress, written beside the target and renamed into place only when complete
+//! (an interrupted download never leaves a half file under the final name). Time ranges come
+//! from `kvs_types::TimeRange` ("the last 5 minutes", RFC 3339 instants).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aws_sdk_kinesisvideoarchivedmedia::types::{
+    ClipFragmentSelector, ClipFragmentSelectorType, ClipTimestampRange,
+};
+use aws_smithy_types::DateTime;
+use kvs_endpoint::{EndpointResolver, KvsConfig, ServiceError};
+use kvs_types::{ApiName, StreamRef, TimeRange};
+use tokio::io::AsyncWriteExt;
+
+pub use kvs_types::time_range;
+
+/// Which clock a time range is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Clock {
+    /// The producer's timestamps (when the video was recorded).
+    #[default]
+    Producer,
+    /// When KVS received the fragments.
+    Server,
+}
+
+/// An archived-media failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArchiveError {
+    /// The endpoint could not be resolved.
+    #[error(transparent)]
+    Resolve(#[from] kvs_endpoint::ResolveError),
+    /// The service refused the request.
+    #[error("{operation} failed: {source}")]
+    Service {
+        /// The operation.
+        operation: &'static str,
+        /// What the service said.
+        source: ServiceError,
+    },
+    /// The request could not be built.
+    #[error("invalid request: {0}")]
+    Request(String),
+    /// The output file exists.
+    #[error("{0} exists; choose another name or allow overwriting (--force)")]
+    Exists(PathBuf),
+    /// Writing the output failed.
+    #[error("writing {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The download broke off.
+    #[error("the download broke off after {bytes} bytes: {reason}")]
+    Interrupted {
+        /// Bytes received.
+        bytes: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What a clip download wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClipSummary {
+    /// The file.
+    pub path: PathBuf,
+    /// Its size.
+    pub bytes: u64,
+}
+
+/// A client for a stream's archived media.
+pub struct ArchiveClient {
+    sdk: aws_sdk_kinesisvideoarchivedmedia::config::Builder,
+    resolver: Arc<EndpointResolver>,
+}
+
+impl ArchiveClient {
+    /// A client with `config`'s credentials, resolving endpoints with `resolver`.
+    pub fn new(config: &KvsConfig, resolver: Arc<EndpointResolver>) -> Self {
+        Self {
+            sdk: aws_sdk_kinesisvideoarchivedmedia::config::Builder::from(config.sdk_config()),
+            resolver,
+        }
+    }
+
+    async fn client(
+        &self,
+        stream: &StreamRef,
+        api: ApiName,
+    ) -> Result<aws_sdk_kinesisvideoarchivedmedia::Client, ArchiveError> {
+        let endpoint = self.resolver.data_endpoint(stream, api).await?;
+        Ok(aws_sdk_kinesisvideoarchivedmedia::Client::from_conf(
+            self.sdk.clone().endpoint_url(endpoint).build(),
+        ))
+    }
+
+    /// Downloads the clip of `range` into `path` (an MP4 of at most the first 200 fragments or
+    /// 100 MB, as KVS limits GetClip). `progress` is called with the bytes received so far and
+    /// the total when known. Refuses to replace an existing file unless `overwrite`.
+    pub async fn clip_to_file(
+        &self,
+        stream: &StreamRef,
+        range: TimeRange,
+        clock: Clock,
+        path: &Path,
+        overwrite: bool,
+        mut progress: impl FnMut(u64, Option<u64>),
+    ) -> Result<ClipSummary, ArchiveError> {
+        if path.exists() && !overwrite {
+            return Err(ArchiveError::Exists(path.to_path_buf()));
+        }
+        let selector = ClipFragmentSelector::builder()
+            .fragment_selector_type(match clock {
+                Clock::Producer => ClipFragmentSelectorType::ProducerTimestamp,
+                Clock::Server => ClipFragmentSelectorType::ServerTimestamp,
+            })
+            .timestamp_range(
+                ClipTimestampRange::builder()
+                    .start_timestamp(DateTime::from(range.start()))
+                    .end_timestamp(DateTime::from(range.end()))
+                    .build()
+                    .map_err(|e| ArchiveError::Request(e.to_string()))?,
+            )
+            .build()
+            .map_err(|e| ArchiveError::Request(e.to_string()))?;
+        let client = self.client(stream, ApiName::GetClip).await?;
+        let req = match stream {
+            StreamRef::Name(n) => client.get_clip().stream_name(n.as_str()),
+            StreamRef::Arn(a) => client.get_clip().stream_arn(a.as_str()),
+        };
+        let mut out = req
+            .clip_fragment_selector(selector)
+            .send()
+            .await
+            .map_err(|e| ArchiveError::Service {
+                operation: "GetClip",
+                source: e.into(),
+            })?;
+        let total = out.payload.size_hint().1;
+        let partial = partial_path(path);
+        let io = |source| ArchiveError::Io {
+            path: partial.clone(),
+            source,
+        };
+        let mut file = tokio::fs::File::create(&partial).await.map_err(io)?;
+        let mut bytes = 0u64;
+        let result: Result<(), ArchiveError> = async {
+            while let Some(chunk) = out.payload.next().await {
+                let chunk = chunk.map_err(|e| ArchiveError::Interrupted {
+                    bytes,
+                    reason: e.to_string(),
+                })?;
+                file.write_all(&chunk).await.map_err(io)?;
+                bytes += chunk.len() as u64;
+                progress(bytes, total);
+            }
+            file.sync_all().await.map_err(io)?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(e);
+        }
+        tokio::fs::rename(&partial, path)
+            .await
+            .map_err(|source| ArchiveError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(ClipSummary {
+            path: path.to_path_buf(),
+            bytes,
+        })
+    }
+}
+
+fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".partial");
+    path.with_file_name(name)
+}
