@@ -64,6 +64,36 @@ pub(crate) enum Command {
     Clip(ClipArgs),
     /// Stream video into KVS (PutMedia) from a file, an RTSP camera, a test pattern or a camera.
     Put(PutArgs),
+    /// Print an HLS URL that VLC, ffplay or a browser player opens (GetHLSStreamingSessionURL).
+    HlsUrl(HlsUrlArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct HlsUrlArgs {
+    /// Stream name or ARN.
+    #[arg(long)]
+    pub(crate) stream: String,
+    /// The newest video, growing while the producer runs (the default).
+    #[arg(long, conflicts_with_all = ["on_demand", "replay"])]
+    pub(crate) live: bool,
+    /// A closed range (--last or --start/--end) as a finished playlist.
+    #[arg(long)]
+    pub(crate) on_demand: bool,
+    /// From --start (or --last) on, then live.
+    #[arg(long, conflicts_with = "on_demand")]
+    pub(crate) replay: bool,
+    /// How far back, e.g. 5m.
+    #[arg(long, conflicts_with = "start")]
+    pub(crate) last: Option<String>,
+    /// Range start (RFC 3339).
+    #[arg(long)]
+    pub(crate) start: Option<String>,
+    /// Range end (RFC 3339); defaults to now.
+    #[arg(long, requires = "start")]
+    pub(crate) end: Option<String>,
+    /// How long the URL works, e.g. 5m, 1h (300 s to 12 h).
+    #[arg(long)]
+    pub(crate) expires: Option<String>,
 }
 
 #[derive(Args, Debug)]

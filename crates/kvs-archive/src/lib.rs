@@ -183,6 +183,90 @@ impl ArchiveClient {
     }
 }
 
+/// How an HLS session plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PlaybackMode {
+    /// The newest fragments, growing while the producer runs.
+    #[default]
+    Live,
+    /// From a start time on, then live.
+    LiveReplay,
+    /// A closed range, as a finished playlist.
+    OnDemand,
+}
+
+/// Options of an HLS session URL.
+#[derive(Debug, Clone, Default)]
+pub struct HlsOptions {
+    /// Playback mode.
+    pub mode: PlaybackMode,
+    /// The range for LIVE_REPLAY (end optional) and ON_DEMAND.
+    pub range: Option<TimeRange>,
+    /// Which clock the range is on.
+    pub clock: Clock,
+    /// How long the URL works (300 to 43200 s; the service defaults to 300).
+    pub expires: Option<std::time::Duration>,
+    /// Most fragments per media playlist.
+    pub max_fragments: Option<u32>,
+}
+
+impl ArchiveClient {
+    /// A GetHLSStreamingSessionURL URL that players (VLC, ffplay, hls.js) open directly.
+    pub async fn hls_url(
+        &self,
+        stream: &StreamRef,
+        options: &HlsOptions,
+    ) -> Result<String, ArchiveError> {
+        use aws_sdk_kinesisvideoarchivedmedia::types::{
+            HlsFragmentSelector, HlsFragmentSelectorType, HlsPlaybackMode, HlsTimestampRange,
+        };
+        let client = self
+            .client(stream, ApiName::GetHlsStreamingSessionUrl)
+            .await?;
+        let mut req = match stream {
+            StreamRef::Name(n) => client
+                .get_hls_streaming_session_url()
+                .stream_name(n.as_str()),
+            StreamRef::Arn(a) => client
+                .get_hls_streaming_session_url()
+                .stream_arn(a.as_str()),
+        };
+        req = req.playback_mode(match options.mode {
+            PlaybackMode::Live => HlsPlaybackMode::Live,
+            PlaybackMode::LiveReplay => HlsPlaybackMode::LiveReplay,
+            PlaybackMode::OnDemand => HlsPlaybackMode::OnDemand,
+        });
+        if let Some(range) = options.range {
+            let mut r = HlsTimestampRange::builder().start_timestamp(DateTime::from(range.start()));
+            if options.mode == PlaybackMode::OnDemand {
+                r = r.end_timestamp(DateTime::from(range.end()));
+            }
+            req = req.hls_fragment_selector(
+                HlsFragmentSelector::builder()
+                    .fragment_selector_type(match options.clock {
+                        Clock::Producer => HlsFragmentSelectorType::ProducerTimestamp,
+                        Clock::Server => HlsFragmentSelectorType::ServerTimestamp,
+                    })
+                    .timestamp_range(r.build())
+                    .build(),
+            );
+        }
+        if let Some(e) = options.expires {
+            req = req.expires(e.as_secs().min(i32::MAX as u64) as i32);
+        }
+        if let Some(n) = options.max_fragments {
+            req = req.max_media_playlist_fragment_results(i64::from(n));
+        }
+        let out = req.send().await.map_err(|e| ArchiveError::Service {
+            operation: "GetHLSStreamingSessionURL",
+            source: e.into(),
+        })?;
+        out.hls_streaming_session_url.ok_or_else(|| {
+            ArchiveError::Request("the service returned no HLSStreamingSessionURL".into())
+        })
+    }
+}
+
 fn partial_path(path: &Path) -> PathBuf {
     let mut name = path
         .file_name()

@@ -104,3 +104,27 @@ impl Drop for DataDirLock {
         let _ = std::fs::remove_file(self.dir.join(SERVER_FILE));
     }
 }
+
+/// The key that signs playback session tokens: made once per data directory, so tokens stay
+/// valid across restarts.
+pub(crate) fn session_key(dir: &Path) -> Result<Vec<u8>, StartError> {
+    let path = dir.join("session.key");
+    let io_err = |source| StartError::DataDir {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::read(&path) {
+        Ok(key) if key.len() == 32 => return Ok(key),
+        Ok(_) | Err(_) => {}
+    }
+    use rand::Rng;
+    let key: [u8; 32] = rand::rng().random();
+    let mut opts = OpenOptions::new();
+    opts.create(true).truncate(true).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(&path).map_err(io_err)?;
+    std::io::Write::write_all(&mut f, &key).map_err(io_err)?;
+    f.sync_all().map_err(io_err)?;
+    Ok(key.to_vec())
+}

@@ -45,12 +45,35 @@ fn media_operation(path: &str) -> Option<&'static str> {
         "/listFragments" => "ListFragments",
         "/getMediaForFragmentList" => "GetMediaForFragmentList",
         "/getClip" => "GetClip",
+        "/getHLSStreamingSessionURL" => "GetHLSStreamingSessionURL",
         _ => return None,
     })
 }
 
 async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
+    // Playback URLs are opened by players: the session token in the query is the credential.
+    if parts.method == Method::GET
+        && let Some(file) = parts.uri.path().strip_prefix("/hls/v1/")
+    {
+        let query: std::collections::HashMap<String, String> = parts
+            .uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| {
+                let decode = |s: &str| {
+                    percent_encoding::percent_decode_str(s)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                };
+                (decode(k), decode(v))
+            })
+            .collect();
+        app.stats.count("HLS");
+        return media::hls::serve(app, file, &query).await;
+    }
     if parts.method == Method::POST && parts.uri.path() == "/putMedia" {
         auth::verify(
             &app.config.credentials,
@@ -94,6 +117,9 @@ async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
             media::get::get_media_for_fragment_list(app.clone(), &body).await
         }
         "GetClip" => media::clip::get_clip(app, &body).await,
+        "GetHLSStreamingSessionURL" => {
+            Ok(axum::Json(media::hls::session_url(app, &body).await?).into_response())
+        }
         "ListFragments" => {
             Ok(axum::Json(media::list::list_fragments(app, &body).await?).into_response())
         }

@@ -146,6 +146,8 @@ pub(crate) struct App {
     pub(crate) db: db::Db,
     pub(crate) media: media::MediaStore,
     pub(crate) stats: Stats,
+    /// Signs playback session tokens (HLS/DASH); kept in the data directory.
+    pub(crate) session_key: Vec<u8>,
 }
 
 pub(crate) struct ResolvedConfig {
@@ -189,6 +191,7 @@ impl Server {
             path: db_path,
             source,
         })?;
+        let session_key = datadir::session_key(&data_dir)?;
         let media = media::MediaStore::open(&data_dir, db.clone())
             .await
             .map_err(|e| StartError::Media(e.to_string()))?;
@@ -218,6 +221,7 @@ impl Server {
             db,
             media,
             stats: Stats::default(),
+            session_key,
         });
         lock.publish(&RunningServer {
             url: url.clone(),

@@ -7,7 +7,7 @@ use kvs_media::{MediaClient, MkvFileWriter, StartSelector, TimestampKind};
 use kvs_types::{FragmentNumber, StreamRef, TimeRange, parse_instant};
 use serde_json::json;
 
-use crate::cli::{ClipArgs, Clock, FragmentsArgs, GetMediaArgs, OutputFormat};
+use crate::cli::{ClipArgs, Clock, FragmentsArgs, GetMediaArgs, HlsUrlArgs, OutputFormat};
 use crate::output;
 
 fn start_selector(s: &str) -> anyhow::Result<StartSelector> {
@@ -171,5 +171,48 @@ pub(crate) async fn clip(
             "End": kvs_types::rfc3339(range.end()),
         }),
     );
+    Ok(())
+}
+
+pub(crate) async fn hls_url(
+    config: &KvsConfig,
+    format: OutputFormat,
+    args: HlsUrlArgs,
+) -> anyhow::Result<()> {
+    use kvs_archive::{HlsOptions, PlaybackMode};
+    let stream = StreamRef::parse(&args.stream)?;
+    let mode = if args.on_demand {
+        PlaybackMode::OnDemand
+    } else if args.replay {
+        PlaybackMode::LiveReplay
+    } else {
+        PlaybackMode::Live
+    };
+    let range = if args.last.is_some() || args.start.is_some() {
+        Some(TimeRange::from_args(
+            args.last.as_deref(),
+            args.start.as_deref(),
+            args.end.as_deref(),
+            SystemTime::now(),
+        )?)
+    } else {
+        None
+    };
+    if mode != PlaybackMode::Live && range.is_none() {
+        bail!("--on-demand and --replay need --last or --start");
+    }
+    let options = HlsOptions {
+        mode,
+        range,
+        expires: args
+            .expires
+            .as_deref()
+            .map(kvs_types::parse_duration)
+            .transpose()?,
+        ..HlsOptions::default()
+    };
+    let archive = kvs_archive::ArchiveClient::new(config, Arc::new(EndpointResolver::new(config)));
+    let url = archive.hls_url(&stream, &options).await?;
+    output::print(format, &json!({ "HLSStreamingSessionURL": url }));
     Ok(())
 }

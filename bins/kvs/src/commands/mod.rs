@@ -22,6 +22,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fragments(args) => media::fragments(&config, format, args).await,
         Command::Clip(args) => media::clip(&config, format, args).await,
         Command::Put(args) => put::run(&config, format, args).await,
+        Command::HlsUrl(args) => media::hls_url(&config, format, args).await,
     }
 }
 

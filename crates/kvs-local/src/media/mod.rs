@@ -9,6 +9,7 @@
 
 pub(crate) mod clip;
 pub(crate) mod get;
+pub(crate) mod hls;
 pub(crate) mod list;
 pub(crate) mod put;
 pub(crate) mod retention;

@@ -12,7 +12,7 @@ use crate::client_for;
 use crate::media::{archive_client, now_ms, put_media};
 
 /// A real 3 s H.264 (30 fps, key frame every second) + AAC recording, made with GStreamer.
-fn recording(dir: &std::path::Path) -> (Vec<TrackInfo>, Vec<Frame>) {
+pub(crate) fn recording(dir: &std::path::Path) -> (Vec<TrackInfo>, Vec<Frame>) {
     let path = dir.join("in.mkv");
     let status = Command::new("gst-launch-1.0")
         .arg("-q")
@@ -47,7 +47,7 @@ fn recording(dir: &std::path::Path) -> (Vec<TrackInfo>, Vec<Frame>) {
     (tracks, frames)
 }
 
-fn ffprobe(path: &std::path::Path) -> Value {
+pub(crate) fn ffprobe(path: &std::path::Path) -> Value {
     let out = Command::new("ffprobe")
         .args([
             "-v",

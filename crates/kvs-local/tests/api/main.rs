@@ -5,6 +5,7 @@
 mod auth;
 mod channels;
 mod clip;
+mod hls;
 mod media;
 mod restart;
 mod streams;
