@@ -26,6 +26,8 @@ fn make_demo_script_runs_offline() {
         "\"Persisted\": 2",
         "FragmentNumber",
         "demo-clip.mp4",
+        "getHLSMasterPlaylist.m3u8?SessionToken=",
+        "getDASHManifest.mpd?SessionToken=",
     ] {
         assert!(
             stdout.contains(expected),

@@ -66,6 +66,8 @@ pub(crate) enum Command {
     Put(PutArgs),
     /// Print an HLS URL that VLC, ffplay or a browser player opens (GetHLSStreamingSessionURL).
     HlsUrl(HlsUrlArgs),
+    /// Print a DASH manifest URL (GetDASHStreamingSessionURL); same options as hls-url.
+    DashUrl(HlsUrlArgs),
 }
 
 #[derive(Args, Debug)]

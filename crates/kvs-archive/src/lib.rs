@@ -195,7 +195,7 @@ pub enum PlaybackMode {
     OnDemand,
 }
 
-/// Options of an HLS session URL.
+/// Options of an HLS or DASH session URL.
 #[derive(Debug, Clone, Default)]
 pub struct HlsOptions {
     /// Playback mode.
@@ -263,6 +263,64 @@ impl ArchiveClient {
         })?;
         out.hls_streaming_session_url.ok_or_else(|| {
             ArchiveError::Request("the service returned no HLSStreamingSessionURL".into())
+        })
+    }
+}
+
+impl ArchiveClient {
+    /// A GetDASHStreamingSessionURL URL (an MPD manifest) that DASH players open directly.
+    pub async fn dash_url(
+        &self,
+        stream: &StreamRef,
+        options: &HlsOptions,
+    ) -> Result<String, ArchiveError> {
+        use aws_sdk_kinesisvideoarchivedmedia::types::{
+            DashFragmentSelector, DashFragmentSelectorType, DashPlaybackMode, DashTimestampRange,
+        };
+        let client = self
+            .client(stream, ApiName::GetDashStreamingSessionUrl)
+            .await?;
+        let mut req = match stream {
+            StreamRef::Name(n) => client
+                .get_dash_streaming_session_url()
+                .stream_name(n.as_str()),
+            StreamRef::Arn(a) => client
+                .get_dash_streaming_session_url()
+                .stream_arn(a.as_str()),
+        };
+        req = req.playback_mode(match options.mode {
+            PlaybackMode::Live => DashPlaybackMode::Live,
+            PlaybackMode::LiveReplay => DashPlaybackMode::LiveReplay,
+            PlaybackMode::OnDemand => DashPlaybackMode::OnDemand,
+        });
+        if let Some(range) = options.range {
+            let mut r =
+                DashTimestampRange::builder().start_timestamp(DateTime::from(range.start()));
+            if options.mode == PlaybackMode::OnDemand {
+                r = r.end_timestamp(DateTime::from(range.end()));
+            }
+            req = req.dash_fragment_selector(
+                DashFragmentSelector::builder()
+                    .fragment_selector_type(match options.clock {
+                        Clock::Producer => DashFragmentSelectorType::ProducerTimestamp,
+                        Clock::Server => DashFragmentSelectorType::ServerTimestamp,
+                    })
+                    .timestamp_range(r.build())
+                    .build(),
+            );
+        }
+        if let Some(e) = options.expires {
+            req = req.expires(e.as_secs().min(i32::MAX as u64) as i32);
+        }
+        if let Some(n) = options.max_fragments {
+            req = req.max_manifest_fragment_results(i64::from(n));
+        }
+        let out = req.send().await.map_err(|e| ArchiveError::Service {
+            operation: "GetDASHStreamingSessionURL",
+            source: e.into(),
+        })?;
+        out.dash_streaming_session_url.ok_or_else(|| {
+            ArchiveError::Request("the service returned no DASHStreamingSessionURL".into())
         })
     }
 }

@@ -46,6 +46,7 @@ fn media_operation(path: &str) -> Option<&'static str> {
         "/getMediaForFragmentList" => "GetMediaForFragmentList",
         "/getClip" => "GetClip",
         "/getHLSStreamingSessionURL" => "GetHLSStreamingSessionURL",
+        "/getDASHStreamingSessionURL" => "GetDASHStreamingSessionURL",
         _ => return None,
     })
 }
@@ -54,7 +55,11 @@ async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     // Playback URLs are opened by players: the session token in the query is the credential.
     if parts.method == Method::GET
-        && let Some(file) = parts.uri.path().strip_prefix("/hls/v1/")
+        && let Some(file) = parts
+            .uri
+            .path()
+            .strip_prefix("/hls/v1/")
+            .or_else(|| parts.uri.path().strip_prefix("/dash/v1/"))
     {
         let query: std::collections::HashMap<String, String> = parts
             .uri
@@ -118,7 +123,12 @@ async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
         }
         "GetClip" => media::clip::get_clip(app, &body).await,
         "GetHLSStreamingSessionURL" => {
-            Ok(axum::Json(media::hls::session_url(app, &body).await?).into_response())
+            let url = media::hls::session_url(app, &body, media::hls::Protocol::Hls).await?;
+            Ok(axum::Json(url).into_response())
+        }
+        "GetDASHStreamingSessionURL" => {
+            let url = media::hls::session_url(app, &body, media::hls::Protocol::Dash).await?;
+            Ok(axum::Json(url).into_response())
         }
         "ListFragments" => {
             Ok(axum::Json(media::list::list_fragments(app, &body).await?).into_response())

@@ -174,10 +174,11 @@ pub(crate) async fn clip(
     Ok(())
 }
 
-pub(crate) async fn hls_url(
+pub(crate) async fn session_url(
     config: &KvsConfig,
     format: OutputFormat,
     args: HlsUrlArgs,
+    dash: bool,
 ) -> anyhow::Result<()> {
     use kvs_archive::{HlsOptions, PlaybackMode};
     let stream = StreamRef::parse(&args.stream)?;
@@ -212,7 +213,12 @@ pub(crate) async fn hls_url(
         ..HlsOptions::default()
     };
     let archive = kvs_archive::ArchiveClient::new(config, Arc::new(EndpointResolver::new(config)));
-    let url = archive.hls_url(&stream, &options).await?;
-    output::print(format, &json!({ "HLSStreamingSessionURL": url }));
+    if dash {
+        let url = archive.dash_url(&stream, &options).await?;
+        output::print(format, &json!({ "DASHStreamingSessionURL": url }));
+    } else {
+        let url = archive.hls_url(&stream, &options).await?;
+        output::print(format, &json!({ "HLSStreamingSessionURL": url }));
+    }
     Ok(())
 }

@@ -22,7 +22,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fragments(args) => media::fragments(&config, format, args).await,
         Command::Clip(args) => media::clip(&config, format, args).await,
         Command::Put(args) => put::run(&config, format, args).await,
-        Command::HlsUrl(args) => media::hls_url(&config, format, args).await,
+        Command::HlsUrl(args) => media::session_url(&config, format, args, false).await,
+        Command::DashUrl(args) => media::session_url(&config, format, args, true).await,
     }
 }
 

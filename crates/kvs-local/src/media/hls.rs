@@ -1,4 +1,5 @@
-//! HLS: GetHLSStreamingSessionURL and the playlists and fMP4 fragments it points at.
+//! HLS and DASH: GetHLSStreamingSessionURL / GetDASHStreamingSessionURL and the playlists,
+//! manifests and fMP4 fragments they point at.
 //!
 //! Players fetch these URLs without SigV4, as with KVS: the session token in the query is the
 //! credential. It is an HMAC-signed, expiring description of the session (stream, playback mode,
@@ -73,13 +74,21 @@ struct SessionInput {
     #[serde(rename = "StreamARN")]
     stream_arn: Option<String>,
     playback_mode: Option<String>,
-    #[serde(rename = "HLSFragmentSelector")]
+    #[serde(rename = "HLSFragmentSelector", alias = "DASHFragmentSelector")]
     fragment_selector: Option<Selector>,
     container_format: Option<String>,
     discontinuity_mode: Option<String>,
     display_fragment_timestamp: Option<String>,
     expires: Option<i64>,
+    #[serde(alias = "MaxManifestFragmentResults")]
     max_media_playlist_fragment_results: Option<i64>,
+}
+
+/// Which session URL is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    Hls,
+    Dash,
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -139,8 +148,12 @@ fn parse_enum<'a>(
     }
 }
 
-/// `POST /getHLSStreamingSessionURL`.
-pub(crate) async fn session_url(app: &App, body: &[u8]) -> Result<serde_json::Value, ApiError> {
+/// `POST /getHLSStreamingSessionURL` and `POST /getDASHStreamingSessionURL`.
+pub(crate) async fn session_url(
+    app: &App,
+    body: &[u8],
+    protocol: Protocol,
+) -> Result<serde_json::Value, ApiError> {
     let input: SessionInput = serde_json::from_slice(if body.is_empty() { b"{}" } else { body })
         .map_err(|e| ApiError::invalid_argument(format!("malformed request body: {e}")))?;
     let mode = match parse_enum(
@@ -268,9 +281,15 @@ pub(crate) async fn session_url(app: &App, body: &[u8]) -> Result<serde_json::Va
         d: discontinuity == "ALWAYS",
     };
     let token = token_for(&app.session_key, &session)?;
-    Ok(json!({
-        "HLSStreamingSessionURL": format!("{}/hls/v1/getHLSMasterPlaylist.m3u8?SessionToken={token}", app.config.public_url)
-    }))
+    let base = &app.config.public_url;
+    Ok(match protocol {
+        Protocol::Hls => json!({
+            "HLSStreamingSessionURL": format!("{base}/hls/v1/getHLSMasterPlaylist.m3u8?SessionToken={token}")
+        }),
+        Protocol::Dash => json!({
+            "DASHStreamingSessionURL": format!("{base}/dash/v1/getDASHManifest.mpd?SessionToken={token}")
+        }),
+    })
 }
 
 /// The newest fragments, oldest first; 404 when nothing arrived in the last 30 s.
@@ -464,7 +483,10 @@ pub(crate) async fn serve(
             let first = fragments
                 .first()
                 .ok_or_else(|| ApiError::not_found("no fragments in this session's range"))?;
-            let (tracks, _) = fragment_media(app, first).await?;
+            let (mut tracks, _) = fragment_media(app, first).await?;
+            if let Some(n) = query.get("TrackNumber").and_then(|t| t.parse::<u64>().ok()) {
+                tracks.retain(|t| t.number == n);
+            }
             let init = kvs_mp4::init_segment(&tracks).map_err(|e| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
@@ -501,7 +523,8 @@ pub(crate) async fn serve(
                     })?;
             binary_response(segment, "video/mp4")
         }
-        other => Err(ApiError::not_found(format!("no HLS resource {other}"))),
+        "getDASHManifest.mpd" => dash_manifest(app, &session, token).await,
+        other => Err(ApiError::not_found(format!("no playback resource {other}"))),
     }
 }
 
@@ -513,4 +536,94 @@ fn rfc3339_ms(ms: i64) -> String {
                 .ok()
         })
         .unwrap_or_default()
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+}
+
+fn iso_duration(ms: i64) -> String {
+    format!("PT{}.{:03}S", ms / 1000, ms % 1000)
+}
+
+/// The DASH manifest: one adaptation set per track, each segment a KVS fragment listed
+/// explicitly (fragment numbers are not a `$Number$` sequence).
+async fn dash_manifest(app: &App, session: &Session, token: &str) -> Result<Response, ApiError> {
+    let fragments = session_fragments(app, session).await?;
+    let first = fragments
+        .first()
+        .ok_or_else(|| ApiError::not_found("no fragments in this session's range"))?;
+    let (tracks, _) = fragment_media(app, first).await?;
+    let lengths: Vec<i64> = fragments
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            fragments
+                .get(i + 1)
+                .map_or(f.duration_ms, |n| {
+                    (n.producer_ts_ms - f.producer_ts_ms).max(f.duration_ms)
+                })
+                .max(1)
+        })
+        .collect();
+    let total: i64 = lengths.iter().sum();
+    let live = session.m == Mode::Live;
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    xml.push_str(&format!(
+        "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" type=\"{}\" minBufferTime=\"PT2S\" {}>\n<Period id=\"0\" start=\"PT0S\">\n",
+        if live { "dynamic" } else { "static" },
+        if live {
+            format!("availabilityStartTime=\"{}\" minimumUpdatePeriod=\"PT2S\"", rfc3339_ms(first.producer_ts_ms))
+        } else {
+            format!("mediaPresentationDuration=\"{}\"", iso_duration(total))
+        }
+    ));
+    let q = xml_escape(&format!("SessionToken={token}"));
+    for t in &tracks {
+        let (mime, extra, codec) = match t.kind {
+            TrackKind::Video { width, height } => (
+                "video/mp4",
+                format!(" width=\"{width}\" height=\"{height}\""),
+                codecs(std::slice::from_ref(t)),
+            ),
+            TrackKind::Audio {
+                sampling_frequency, ..
+            } => (
+                "audio/mp4",
+                format!(" audioSamplingRate=\"{}\"", sampling_frequency as u64),
+                codecs(std::slice::from_ref(t)),
+            ),
+        };
+        let bandwidth = fragments
+            .iter()
+            .map(|f| f.size as f64 * 8.0 / (f.duration_ms.max(1) as f64 / 1000.0))
+            .fold(0.0, f64::max) as u64;
+        xml.push_str(&format!(
+            "<AdaptationSet mimeType=\"{mime}\" segmentAlignment=\"true\" startWithSAP=\"1\">\n<Representation id=\"{}\" codecs=\"{codec}\" bandwidth=\"{}\"{extra}>\n<SegmentList timescale=\"1000\" presentationTimeOffset=\"{}\">\n<Initialization sourceURL=\"getMP4InitFragment.mp4?{q}&amp;TrackNumber={}\"/>\n<SegmentTimeline>\n",
+            t.number,
+            bandwidth.max(1),
+            first.producer_ts_ms,
+            t.number
+        ));
+        for (f, len) in fragments.iter().zip(&lengths) {
+            xml.push_str(&format!("<S t=\"{}\" d=\"{len}\"/>\n", f.producer_ts_ms));
+        }
+        xml.push_str("</SegmentTimeline>\n");
+        for f in &fragments {
+            xml.push_str(&format!(
+                "<SegmentURL media=\"getMP4MediaFragment.mp4?FragmentNumber={}&amp;{q}&amp;TrackNumber={}\"/>\n",
+                f.number(),
+                t.number
+            ));
+        }
+        xml.push_str("</SegmentList>\n</Representation>\n</AdaptationSet>\n");
+    }
+    xml.push_str("</Period>\n</MPD>\n");
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/dash+xml")
+        .body(Body::from(xml))
+        .map_err(ApiError::internal)
 }

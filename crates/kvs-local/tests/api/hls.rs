@@ -179,6 +179,55 @@ async fn hls_on_demand_and_live_play_in_ffmpeg_and_tokens_are_guarded() {
     .await;
     assert_eq!(status, 404, "a cam token cannot read other's fragments");
 
+    // DASH over the same fragments: ffmpeg reads the manifest
+    let dash = archive
+        .get_dash_streaming_session_url()
+        .stream_name("cam")
+        .playback_mode(aws_sdk_kinesisvideoarchivedmedia::types::DashPlaybackMode::OnDemand)
+        .dash_fragment_selector(
+            aws_sdk_kinesisvideoarchivedmedia::types::DashFragmentSelector::builder()
+                .fragment_selector_type(aws_sdk_kinesisvideoarchivedmedia::types::DashFragmentSelectorType::ProducerTimestamp)
+                .timestamp_range(
+                    aws_sdk_kinesisvideoarchivedmedia::types::DashTimestampRange::builder()
+                        .start_timestamp(DateTime::from_millis(base as i64 - 1_000))
+                        .end_timestamp(DateTime::from_millis(base as i64 + 4_000))
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .dash_streaming_session_url
+        .unwrap();
+    assert!(
+        dash.contains("/dash/v1/getDASHManifest.mpd?SessionToken="),
+        "{dash}"
+    );
+    let dash_out = dir.path().join("dash.mp4");
+    let status = {
+        let (url, out) = (dash.clone(), dash_out.clone());
+        tokio::task::spawn_blocking(move || {
+            Command::new("ffmpeg")
+                .args(["-v", "error", "-y", "-i", &url, "-c", "copy"])
+                .arg(&out)
+                .status()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    assert!(status.success());
+    let probe = ffprobe(&dash_out);
+    assert!(
+        probe["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["codec_name"] == "h264" && s["nb_read_frames"] == "90"),
+        "{probe}"
+    );
+
     // typed errors from the SDK
     let bad = archive
         .get_hls_streaming_session_url()
