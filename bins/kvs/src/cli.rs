@@ -96,6 +96,9 @@ pub(crate) struct HlsUrlArgs {
     /// How long the URL works, e.g. 5m, 1h (300 s to 12 h).
     #[arg(long)]
     pub(crate) expires: Option<String>,
+    /// HLS only: MPEG-TS segments instead of fragmented MP4.
+    #[arg(long)]
+    pub(crate) ts: bool,
 }
 
 #[derive(Args, Debug)]

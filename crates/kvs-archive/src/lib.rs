@@ -208,6 +208,8 @@ pub struct HlsOptions {
     pub expires: Option<std::time::Duration>,
     /// Most fragments per media playlist.
     pub max_fragments: Option<u32>,
+    /// HLS only: MPEG-TS segments instead of fragmented MP4 (for older players).
+    pub mpeg_ts: bool,
 }
 
 impl ArchiveClient {
@@ -256,6 +258,11 @@ impl ArchiveClient {
         }
         if let Some(n) = options.max_fragments {
             req = req.max_media_playlist_fragment_results(i64::from(n));
+        }
+        if options.mpeg_ts {
+            req = req.container_format(
+                aws_sdk_kinesisvideoarchivedmedia::types::ContainerFormat::MpegTs,
+            );
         }
         let out = req.send().await.map_err(|e| ArchiveError::Service {
             operation: "GetHLSStreamingSessionURL",

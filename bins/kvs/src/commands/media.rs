@@ -213,6 +213,9 @@ pub(crate) async fn session_url(
         ..HlsOptions::default()
     };
     let archive = kvs_archive::ArchiveClient::new(config, Arc::new(EndpointResolver::new(config)));
+    if dash && args.ts {
+        bail!("--ts applies to HLS; DASH uses fragmented MP4");
+    }
     if dash {
         let url = archive.dash_url(&stream, &options).await?;
         output::print(format, &json!({ "DASHStreamingSessionURL": url }));

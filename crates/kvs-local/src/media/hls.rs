@@ -51,6 +51,9 @@ struct Session {
     t: bool,
     /// DiscontinuityMode ALWAYS.
     d: bool,
+    /// ContainerFormat MPEG_TS (else fragmented MP4).
+    #[serde(default)]
+    c: bool,
 }
 
 #[derive(Deserialize)]
@@ -172,11 +175,6 @@ pub(crate) async fn session_url(
         &["FRAGMENTED_MP4", "MPEG_TS"],
         "FRAGMENTED_MP4",
     )?;
-    if container == "MPEG_TS" {
-        return Err(ApiError::invalid_argument(
-            "ContainerFormat MPEG_TS is not served by kvs-local yet; use FRAGMENTED_MP4",
-        ));
-    }
     let discontinuity = parse_enum(
         input.discontinuity_mode.as_deref(),
         "DiscontinuityMode",
@@ -279,6 +277,7 @@ pub(crate) async fn session_url(
         n: max,
         t: display == "ALWAYS",
         d: discontinuity == "ALWAYS",
+        c: container == "MPEG_TS",
     };
     let token = token_for(&app.session_key, &session)?;
     let base = &app.config.public_url;
@@ -437,16 +436,24 @@ pub(crate) async fn serve(
                 .unwrap_or(1)
                 .max(1);
             let mut text = format!(
-                "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{}\n",
+                "#EXTM3U\n#EXT-X-VERSION:{}\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{}\n",
+                if session.c { 3 } else { 7 },
                 fragments.first().map_or(0, |f| f.seq)
             );
             if session.m == Mode::OnDemand {
                 text.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n");
             }
-            text.push_str(&format!(
-                "#EXT-X-MAP:URI=\"getMP4InitFragment.mp4?{}\"\n",
-                q("")
-            ));
+            if !session.c {
+                text.push_str(&format!(
+                    "#EXT-X-MAP:URI=\"getMP4InitFragment.mp4?{}\"\n",
+                    q("")
+                ));
+            }
+            let segment_file = if session.c {
+                "getTSFragment.ts"
+            } else {
+                "getMP4MediaFragment.mp4"
+            };
             for (i, f) in fragments.iter().enumerate() {
                 // A fragment lasts until the next one starts (the last: its own frames).
                 let length_ms = fragments.get(i + 1).map_or(f.duration_ms, |n| {
@@ -462,7 +469,7 @@ pub(crate) async fn serve(
                     ));
                 }
                 text.push_str(&format!(
-                    "#EXTINF:{:.3},\ngetMP4MediaFragment.mp4?FragmentNumber={}&{}\n",
+                    "#EXTINF:{:.3},\n{segment_file}?FragmentNumber={}&{}\n",
                     length_ms.max(1) as f64 / 1000.0,
                     f.number(),
                     q("")
@@ -496,20 +503,21 @@ pub(crate) async fn serve(
             })?;
             binary_response(init, "video/mp4")
         }
+        "getTSFragment.ts" => {
+            let f = session_fragment(app, &session, query).await?;
+            let (tracks, frames) = fragment_media(app, &f).await?;
+            let segment = kvs_ts::segment(&tracks, &frames).map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidMediaFrameException",
+                    e.to_string(),
+                )
+            })?;
+            binary_response(segment, "video/MP2T")
+        }
         "getMP4MediaFragment.mp4" => {
-            let number = query
-                .get("FragmentNumber")
-                .ok_or_else(|| ApiError::invalid_argument("FragmentNumber is required"))?;
-            let seq = fragment_seq(number).ok_or_else(|| {
-                ApiError::invalid_argument(format!("FragmentNumber {number:?} is not valid"))
-            })?;
-            // The token names the stream: a fragment of another stream is simply not found.
-            let f = app.media.fragment(&session.s, seq).await?.ok_or_else(|| {
-                ApiError::not_found(format!(
-                    "fragment {} is not in this session's stream",
-                    fragment_number(seq)
-                ))
-            })?;
+            let f = session_fragment(app, &session, query).await?;
+            let seq = f.seq;
             let (tracks, frames) = fragment_media(app, &f).await?;
             let track_filter = query.get("TrackNumber").and_then(|t| t.parse().ok());
             let segment =
@@ -526,6 +534,27 @@ pub(crate) async fn serve(
         "getDASHManifest.mpd" => dash_manifest(app, &session, token).await,
         other => Err(ApiError::not_found(format!("no playback resource {other}"))),
     }
+}
+
+/// The fragment a playback request names, if it belongs to the session's stream.
+async fn session_fragment(
+    app: &App,
+    session: &Session,
+    query: &HashMap<String, String>,
+) -> Result<StoredFragment, ApiError> {
+    let number = query
+        .get("FragmentNumber")
+        .ok_or_else(|| ApiError::invalid_argument("FragmentNumber is required"))?;
+    let seq = fragment_seq(number).ok_or_else(|| {
+        ApiError::invalid_argument(format!("FragmentNumber {number:?} is not valid"))
+    })?;
+    // The token names the stream: a fragment of another stream is simply not found.
+    app.media.fragment(&session.s, seq).await?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "fragment {} is not in this session's stream",
+            fragment_number(seq)
+        ))
+    })
 }
 
 fn rfc3339_ms(ms: i64) -> String {

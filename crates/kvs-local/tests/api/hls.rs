@@ -179,6 +179,58 @@ async fn hls_on_demand_and_live_play_in_ffmpeg_and_tokens_are_guarded() {
     .await;
     assert_eq!(status, 404, "a cam token cannot read other's fragments");
 
+    // HLS with MPEG-TS segments
+    let ts_url = archive
+        .get_hls_streaming_session_url()
+        .stream_name("cam")
+        .playback_mode(HlsPlaybackMode::OnDemand)
+        .container_format(aws_sdk_kinesisvideoarchivedmedia::types::ContainerFormat::MpegTs)
+        .hls_fragment_selector(
+            HlsFragmentSelector::builder()
+                .fragment_selector_type(HlsFragmentSelectorType::ProducerTimestamp)
+                .timestamp_range(
+                    HlsTimestampRange::builder()
+                        .start_timestamp(DateTime::from_millis(base as i64 - 1_000))
+                        .end_timestamp(DateTime::from_millis(base as i64 + 4_000))
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .hls_streaming_session_url
+        .unwrap();
+    let (_, ts_media) = get(&ts_url.replace("getHLSMasterPlaylist", "getHLSMediaPlaylist")).await;
+    assert!(
+        ts_media.contains("getTSFragment.ts?FragmentNumber="),
+        "{ts_media}"
+    );
+    assert!(!ts_media.contains("EXT-X-MAP"));
+    let ts_out = dir.path().join("hls-ts.mp4");
+    let status = {
+        let (url, out) = (ts_url.clone(), ts_out.clone());
+        tokio::task::spawn_blocking(move || {
+            Command::new("ffmpeg")
+                .args(["-v", "error", "-y", "-i", &url, "-c", "copy"])
+                .arg(&out)
+                .status()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    assert!(status.success());
+    let probe = ffprobe(&ts_out);
+    assert!(
+        probe["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["codec_name"] == "h264" && s["nb_read_frames"] == "90"),
+        "{probe}"
+    );
+
     // DASH over the same fragments: ffmpeg reads the manifest
     let dash = archive
         .get_dash_streaming_session_url()
