@@ -68,6 +68,44 @@ pub(crate) enum Command {
     HlsUrl(HlsUrlArgs),
     /// Print a DASH manifest URL (GetDASHStreamingSessionURL); same options as hls-url.
     DashUrl(HlsUrlArgs),
+    /// Save still images sampled from a stream (GetImages) into a directory.
+    Images(ImagesArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ImagesArgs {
+    /// Stream name or ARN.
+    #[arg(long)]
+    pub(crate) stream: String,
+    /// How far back from now, e.g. 1m.
+    #[arg(long, conflicts_with = "start")]
+    pub(crate) last: Option<String>,
+    /// Range start (RFC 3339).
+    #[arg(long)]
+    pub(crate) start: Option<String>,
+    /// Range end (RFC 3339); defaults to now.
+    #[arg(long, requires = "start")]
+    pub(crate) end: Option<String>,
+    /// Sampling interval, e.g. 5s (at least 200 ms).
+    #[arg(long, default_value = "5s")]
+    pub(crate) every: String,
+    /// Image format.
+    #[arg(long, value_enum, default_value_t = StillFormatArg::Jpeg)]
+    pub(crate) format: StillFormatArg,
+    /// Scale to this width (the height follows).
+    #[arg(long)]
+    pub(crate) width: Option<u32>,
+    /// The directory to write into (created if missing).
+    #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
+    pub(crate) output_dir: std::path::PathBuf,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StillFormatArg {
+    /// JPEG (quality 80).
+    Jpeg,
+    /// PNG.
+    Png,
 }
 
 #[derive(Args, Debug)]

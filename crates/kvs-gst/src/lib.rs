@@ -8,8 +8,8 @@
 //! starting with a video key frame at timestamp 0. Files and cameras are passed through (parsed,
 //! never re-encoded); the test pattern and V4L2 devices are encoded with x264.
 //!
-//! [`upload`] feeds a source into a `kvs_media::Producer` (PutMedia), reading the blocking source
-//! on its own thread.
+//! `kvs_media::upload(move || source.next_frame(), &producer, ..)` feeds a source into a
+//! producer (PutMedia), reading the blocking source on its own thread.
 //!
 //! What it is not: it does not speak PutMedia itself (the producer in `kvs-media` does), it does
 //! not write MKV (`kvs-mkv` does), and sources need no async runtime: every call blocks. It is not a
@@ -33,17 +33,17 @@
 mod caps;
 mod elements;
 mod error;
+mod images;
 mod media;
 mod merge;
 mod pipeline;
 mod source;
-mod upload;
 
 #[doc(inline)]
 pub use error::{Result, SourceError};
 #[doc(inline)]
+pub use images::{ImageFormat, still_images};
+#[doc(inline)]
 pub use media::MediaSource;
 #[doc(inline)]
 pub use source::{Source, SourceOptions, TestPattern};
-#[doc(inline)]
-pub use upload::{UploadError, UploadOptions, UploadSummary, upload};

@@ -82,7 +82,7 @@ impl std::fmt::Debug for MediaSource {
     }
 }
 
-fn init() -> Result<()> {
+pub(crate) fn init() -> Result<()> {
     static INIT: OnceLock<Result<(), String>> = OnceLock::new();
     INIT.get_or_init(|| gst::init().map_err(|e| e.to_string()))
         .clone()

@@ -47,6 +47,7 @@ fn media_operation(path: &str) -> Option<&'static str> {
         "/getClip" => "GetClip",
         "/getHLSStreamingSessionURL" => "GetHLSStreamingSessionURL",
         "/getDASHStreamingSessionURL" => "GetDASHStreamingSessionURL",
+        "/getImages" => "GetImages",
         _ => return None,
     })
 }
@@ -126,6 +127,7 @@ async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
             let url = media::hls::session_url(app, &body, media::hls::Protocol::Hls).await?;
             Ok(axum::Json(url).into_response())
         }
+        "GetImages" => Ok(axum::Json(media::images::get_images(app, &body).await?).into_response()),
         "GetDASHStreamingSessionURL" => {
             let url = media::hls::session_url(app, &body, media::hls::Protocol::Dash).await?;
             Ok(axum::Json(url).into_response())

@@ -17,6 +17,7 @@ mod mkvfile;
 mod producer;
 mod repair;
 mod store;
+mod upload;
 
 pub use ack::{Ack, AckDecoder, AckError, AckEventType};
 pub use get::{
@@ -26,3 +27,4 @@ pub use get::{
 pub use mkvfile::{FileError, MkvFileWriter};
 pub use producer::{Producer, ProducerConfig, ProducerError, ProducerEvent, ProducerStats};
 pub use store::{Dropped, OverflowPolicy, Storage, StoreError};
+pub use upload::{UploadError, UploadOptions, UploadSummary, upload};

@@ -7,7 +7,10 @@ use kvs_media::{MediaClient, MkvFileWriter, StartSelector, TimestampKind};
 use kvs_types::{FragmentNumber, StreamRef, TimeRange, parse_instant};
 use serde_json::json;
 
-use crate::cli::{ClipArgs, Clock, FragmentsArgs, GetMediaArgs, HlsUrlArgs, OutputFormat};
+use crate::cli::{
+    ClipArgs, Clock, FragmentsArgs, GetMediaArgs, HlsUrlArgs, ImagesArgs, OutputFormat,
+    StillFormatArg,
+};
 use crate::output;
 
 fn start_selector(s: &str) -> anyhow::Result<StartSelector> {
@@ -223,5 +226,53 @@ pub(crate) async fn session_url(
         let url = archive.hls_url(&stream, &options).await?;
         output::print(format, &json!({ "HLSStreamingSessionURL": url }));
     }
+    Ok(())
+}
+
+pub(crate) async fn images(
+    config: &KvsConfig,
+    format: OutputFormat,
+    args: ImagesArgs,
+) -> anyhow::Result<()> {
+    let stream = StreamRef::parse(&args.stream)?;
+    let range = TimeRange::from_args(
+        args.last.as_deref(),
+        args.start.as_deref(),
+        args.end.as_deref(),
+        SystemTime::now(),
+    )?;
+    let every = kvs_types::parse_duration(&args.every)?;
+    let (still, ext) = match args.format {
+        StillFormatArg::Jpeg => (kvs_archive::StillFormat::Jpeg(80), "jpg"),
+        StillFormatArg::Png => (kvs_archive::StillFormat::Png, "png"),
+    };
+    std::fs::create_dir_all(&args.output_dir)
+        .with_context(|| format!("cannot create {}", args.output_dir.display()))?;
+    let archive = kvs_archive::ArchiveClient::new(config, Arc::new(EndpointResolver::new(config)));
+    let stills = archive
+        .images(
+            &stream,
+            range,
+            kvs_archive::Clock::Producer,
+            every,
+            still,
+            args.width,
+        )
+        .await?;
+    let mut written = Vec::new();
+    let mut missing = 0;
+    for s in stills {
+        match s.image {
+            Ok(bytes) => {
+                let name = kvs_types::rfc3339(s.timestamp).replace(':', "-");
+                let path = args.output_dir.join(format!("{name}.{ext}"));
+                std::fs::write(&path, bytes)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                written.push(path.display().to_string());
+            }
+            Err(_) => missing += 1,
+        }
+    }
+    output::print(format, &json!({ "Images": written, "Missing": missing }));
     Ok(())
 }

@@ -24,6 +24,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Put(args) => put::run(&config, format, args).await,
         Command::HlsUrl(args) => media::session_url(&config, format, args, false).await,
         Command::DashUrl(args) => media::session_url(&config, format, args, true).await,
+        Command::Images(args) => media::images(&config, format, args).await,
     }
 }
 

@@ -4,8 +4,8 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context as _, bail};
 use kvs_control::{ControlPlane, StreamSpec};
 use kvs_endpoint::{EndpointResolver, KvsConfig};
-use kvs_gst::{MediaSource, Source, SourceOptions, TestPattern, UploadOptions};
-use kvs_media::{OverflowPolicy, Producer, ProducerConfig, ProducerEvent, Storage};
+use kvs_gst::{MediaSource, Source, SourceOptions, TestPattern};
+use kvs_media::{OverflowPolicy, Producer, ProducerConfig, ProducerEvent, Storage, UploadOptions};
 use kvs_types::{DataRetention, StreamRef, parse_duration};
 use serde_json::json;
 
@@ -172,7 +172,13 @@ pub(crate) async fn run(
         (false, Some(length)) => SystemTime::now() - duration.map_or(length, |d| d.min(length)),
         _ => SystemTime::now(),
     };
-    let upload = kvs_gst::upload(media, &producer, UploadOptions { duration, start }, stop);
+    let mut media = media;
+    let upload = kvs_media::upload(
+        move || media.next_frame(),
+        &producer,
+        UploadOptions { duration, start },
+        stop,
+    );
     let summary = tokio::select! {
         r = upload => r?,
         () = progress => unreachable!("the progress loop never ends"),

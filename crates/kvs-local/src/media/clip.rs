@@ -3,7 +3,7 @@
 use axum::body::Body;
 use axum::response::Response;
 use http::StatusCode;
-use kvs_mkv::{Event, Frame, Parser, TrackInfo};
+use kvs_mkv::TrackInfo;
 use serde::Deserialize;
 
 use super::get::load_stream;
@@ -39,38 +39,6 @@ struct GetClipInput {
 
 fn error(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, message)
-}
-
-/// Parses a stored fragment (its header and cluster) back into tracks and frames.
-fn frames_of(header: &[u8], cluster: &[u8]) -> Result<(Vec<TrackInfo>, Vec<Frame>), ApiError> {
-    let mut parser = Parser::new();
-    parser.feed(header);
-    parser.feed(cluster);
-    let mut tracks = Vec::new();
-    let mut frames = Vec::new();
-    let mut handle = |e: Event| match e {
-        Event::Tracks(t) => tracks = t,
-        Event::Frame(f) => frames.push(f),
-        _ => {}
-    };
-    loop {
-        match parser.next_event() {
-            Ok(Some(e)) => handle(e),
-            Ok(None) => break,
-            Err(e) => {
-                return Err(ApiError::internal(format!(
-                    "stored fragment unreadable: {e}"
-                )));
-            }
-        }
-    }
-    for e in parser
-        .finish()
-        .map_err(|e| ApiError::internal(format!("stored fragment unreadable: {e}")))?
-    {
-        handle(e);
-    }
-    Ok((tracks, frames))
 }
 
 pub(crate) async fn get_clip(app: &App, body: &[u8]) -> Result<Response, ApiError> {
@@ -142,9 +110,7 @@ pub(crate) async fn get_clip(app: &App, body: &[u8]) -> Result<Response, ApiErro
             break;
         }
         bytes += f.size;
-        let header = app.media.header(f.header_id).await?;
-        let cluster = app.media.read_cluster(f).await?;
-        let (t, fr) = frames_of(&header, &cluster)?;
+        let (t, fr) = super::hls::fragment_frames(app, f).await?;
         match &tracks {
             None => tracks = Some(t),
             // A clip holds one set of tracks: stop where the producer changed them.

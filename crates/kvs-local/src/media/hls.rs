@@ -320,6 +320,14 @@ async fn session_fragments(app: &App, session: &Session) -> Result<Vec<StoredFra
     }
 }
 
+/// A stored fragment's tracks and frames.
+pub(crate) async fn fragment_frames(
+    app: &App,
+    f: &StoredFragment,
+) -> Result<(Vec<TrackInfo>, Vec<Frame>), ApiError> {
+    fragment_media(app, f).await
+}
+
 async fn fragment_media(
     app: &App,
     f: &StoredFragment,

@@ -10,6 +10,7 @@
 pub(crate) mod clip;
 pub(crate) mod get;
 pub(crate) mod hls;
+pub(crate) mod images;
 pub(crate) mod list;
 pub(crate) mod put;
 pub(crate) mod retention;

@@ -12,7 +12,7 @@ use crate::client_for;
 use crate::clip::{ffprobe, recording};
 use crate::media::{archive_client, now_ms, put_media};
 
-async fn upload(
+pub(crate) async fn upload(
     server: &Server,
     stream: &str,
     tracks: &[kvs_mkv::TrackInfo],

@@ -6,6 +6,7 @@ mod auth;
 mod channels;
 mod clip;
 mod hls;
+mod images;
 mod media;
 mod restart;
 mod streams;

@@ -1,15 +1,14 @@
-//! A source into a producer: the blocking GStreamer side on its own thread, the async PutMedia
-//! side on the caller's runtime, joined by a bounded channel (so a slow upload holds the source
-//! back instead of queueing without limit).
+//! A blocking frame source (a GStreamer pipeline, a file reader, a camera SDK) into a producer:
+//! the source runs on its own thread, the PutMedia side on the caller's runtime, joined by a
+//! bounded channel (so a slow upload holds the source back instead of queueing without limit).
 
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kvs_media::{Producer, ProducerError};
 use kvs_mkv::Frame;
 use tokio::sync::mpsc;
 
-use crate::{MediaSource, SourceError};
+use crate::{Producer, ProducerError};
 
 /// How a source is uploaded.
 #[derive(Debug, Clone, Copy)]
@@ -43,33 +42,37 @@ pub struct UploadSummary {
 /// Why an upload stopped early.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum UploadError {
+pub enum UploadError<E: std::error::Error + 'static> {
     /// The source failed.
     #[error(transparent)]
-    Source(#[from] SourceError),
+    Source(E),
     /// The producer refused a frame.
     #[error(transparent)]
     Producer(#[from] ProducerError),
 }
 
-/// Reads `source` into `producer` until the source ends, `options.duration` of media has been
+/// Reads frames from `next_frame` (blocking; `Ok(None)` at the end; timestamps relative to the
+/// source's start) into `producer` until the source ends, `options.duration` of media has been
 /// read, or `stop` completes. Does not finish the producer: call `Producer::finish` after to
 /// wait for the acknowledgements.
-pub async fn upload(
-    mut source: MediaSource,
+pub async fn upload<E>(
+    mut next_frame: impl FnMut() -> Result<Option<Frame>, E> + Send + 'static,
     producer: &Producer,
     options: UploadOptions,
     stop: impl Future<Output = ()>,
-) -> Result<UploadSummary, UploadError> {
+) -> Result<UploadSummary, UploadError<E>>
+where
+    E: std::error::Error + Send + 'static,
+{
     let base_ns = options
         .start
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_nanos() as u64;
-    let (tx, mut rx) = mpsc::channel::<Result<Frame, SourceError>>(64);
+    let (tx, mut rx) = mpsc::channel::<Result<Frame, E>>(64);
     let reader = tokio::task::spawn_blocking(move || {
         loop {
-            let next = source.next_frame();
+            let next = next_frame();
             let done = !matches!(next, Ok(Some(_)));
             let item = match next {
                 Ok(Some(f)) => Ok(f),
