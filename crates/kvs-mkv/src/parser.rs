@@ -232,6 +232,22 @@ impl Parser {
         self.buf.extend_from_slice(data);
     }
 
+    /// Adds bytes the caller already owns; when the parser holds nothing else, it adopts them
+    /// without copying (frame payloads then share their memory).
+    pub fn feed_bytes(&mut self, data: Bytes) {
+        if self.skip > 0 {
+            let n = self.skip.min(data.len() as u64) as usize;
+            self.skip -= n as u64;
+            self.pos += n as u64;
+            return self.feed_bytes(data.slice(n..));
+        }
+        if self.buf.is_empty() {
+            self.buf = BytesMut::from(data);
+        } else {
+            self.buf.extend_from_slice(&data);
+        }
+    }
+
     /// Bytes held but not yet turned into events.
     pub fn buffered(&self) -> usize {
         self.buf.len()

@@ -54,7 +54,7 @@ fn main() {
             let stored = std::fs::read(&mkv).unwrap();
             let read = t.elapsed();
             let mut parser = kvs_mkv::Parser::new();
-            parser.feed(&stored);
+            parser.feed_bytes(bytes::Bytes::from(stored));
             let mut parsed = Vec::with_capacity(frames.len());
             while let Some(e) = parser.next_event().unwrap() {
                 if let kvs_mkv::Event::Frame(f) = e {
