@@ -1,42 +1,27 @@
-use std::process::Command;
-
 use aws_sdk_kinesisvideoarchivedmedia::primitives::DateTime;
 use aws_sdk_kinesisvideoarchivedmedia::types::{
     ClipFragmentSelector, ClipFragmentSelectorType, ClipTimestampRange,
 };
 use kvs_local::{Config, Server};
 use kvs_mkv::{Event, Frame, MkvWriter, Packager, PackagerConfig, Parser, TrackInfo, WriterConfig};
-use serde_json::Value;
 
 use crate::client_for;
 use crate::media::{archive_client, now_ms, put_media};
 
+pub(crate) use kvs_testkit::ffprobe;
+
 /// A real 3 s H.264 (30 fps, key frame every second) + AAC recording, made with GStreamer.
 pub(crate) fn recording(dir: &std::path::Path) -> (Vec<TrackInfo>, Vec<Frame>) {
     let path = dir.join("in.mkv");
-    let status = Command::new("gst-launch-1.0")
-        .arg("-q")
-        .args(
-            format!(
-                "videotestsrc num-buffers=90 ! video/x-raw,width=320,height=240,framerate=30/1 ! x264enc key-int-max=30 tune=zerolatency ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! queue ! matroskamux name=m ! filesink location={} audiotestsrc num-buffers=141 samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2 ! audioconvert ! avenc_aac ! aacparse ! queue ! m.",
-                path.display()
-            )
-            .split_whitespace(),
-        )
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "gst-launch-1.0 failed (run scripts/install-deps)"
-    );
+    kvs_testkit::make_mkv(&path, 3);
     let mut p = Parser::new();
     p.feed(&std::fs::read(&path).unwrap());
-    let (mut tracks, mut frames) = (Vec::new(), Vec::new());
     let mut events = Vec::new();
     while let Some(e) = p.next_event().unwrap() {
         events.push(e);
     }
     events.extend(p.finish().unwrap());
+    let (mut tracks, mut frames) = (Vec::new(), Vec::new());
     for e in events {
         match e {
             Event::Tracks(t) => tracks = t,
@@ -45,28 +30,6 @@ pub(crate) fn recording(dir: &std::path::Path) -> (Vec<TrackInfo>, Vec<Frame>) {
         }
     }
     (tracks, frames)
-}
-
-pub(crate) fn ffprobe(path: &std::path::Path) -> Value {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-show_streams",
-            "-show_format",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn selector(start_ms: u64, end_ms: u64) -> ClipFragmentSelector {
