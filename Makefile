@@ -11,7 +11,7 @@ unexport AWS_REGION AWS_DEFAULT_REGION AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT
 unexport AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN KVS_LOCAL_DATA_DIR
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: all deps build demo test lint fuzz-smoke fmt clean
+.PHONY: all deps build demo test lint fuzz-smoke plugin fmt clean
 
 all: build
 
@@ -19,10 +19,17 @@ deps:
 	@scripts/install-deps
 
 build: deps
-	$(CARGO) build --workspace --bins
+	$(CARGO) build --workspace
 
 demo: build
 	@scripts/demo
+
+# The kvssink GStreamer element (libgstkvssink.so), for gst-launch-1.0 pipelines.
+plugin: deps
+	$(CARGO) build -p kvs-sink
+	@echo "kvssink built. Use it with:"
+	@echo "  export GST_PLUGIN_PATH=$(CURDIR)/target/debug"
+	@echo "  gst-inspect-1.0 kvssink"
 
 lint: deps
 	$(CARGO) fmt --all --check
@@ -36,7 +43,7 @@ fuzz-smoke: deps
 test: export AWS_CONFIG_FILE := /nonexistent/kvs-rs-test/aws-config
 test: export AWS_SHARED_CREDENTIALS_FILE := /nonexistent/kvs-rs-test/aws-credentials
 test: lint fuzz-smoke
-	$(CARGO) build --workspace --bins
+	$(CARGO) build --workspace
 	@mkdir -p target
 	$(CARGO) test --workspace 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.log
