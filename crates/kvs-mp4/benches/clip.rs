@@ -38,13 +38,20 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("kvs-clip-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mkv = dir.join("in.mkv");
-    let mut packager = Packager::new(MkvWriter::new(WriterConfig::default(), tracks.clone()).unwrap(), PackagerConfig::default());
+    let mut packager = Packager::new(
+        MkvWriter::new(WriterConfig::default(), tracks.clone()).unwrap(),
+        PackagerConfig::default(),
+    );
     let mut bytes = packager.header();
     for f in &frames {
         packager.push(f, &mut bytes).unwrap();
     }
     std::fs::write(&mkv, &bytes).unwrap();
-    println!("input: {} frames, {:.0} MB", frames.len(), bytes.len() as f64 / 1e6);
+    println!(
+        "input: {} frames, {:.0} MB",
+        frames.len(),
+        bytes.len() as f64 / 1e6
+    );
 
     let ours = (0..3)
         .map(|_| {
@@ -66,7 +73,10 @@ fn main() {
             let remux = t.elapsed() - read - parse;
             std::fs::write(dir.join("ours.mp4"), &mp4).unwrap();
             let total = t.elapsed();
-            println!("  read {read:?}, parse {parse:?}, remux {remux:?}, write {:?}", total - read - parse - remux);
+            println!(
+                "  read {read:?}, parse {parse:?}, remux {remux:?}, write {:?}",
+                total - read - parse - remux
+            );
             total
         })
         .min()
@@ -93,7 +103,10 @@ fn main() {
     match ffmpeg {
         Some(f) => {
             println!("ffmpeg -c copy (file to file):       {f:?}");
-            println!("ratio ffmpeg/kvs-mp4: {:.1}x", f.as_secs_f64() / ours.as_secs_f64().max(1e-9));
+            println!(
+                "ratio ffmpeg/kvs-mp4: {:.1}x",
+                f.as_secs_f64() / ours.as_secs_f64().max(1e-9)
+            );
         }
         None => println!("ffmpeg not available: comparison skipped (run scripts/install-deps)"),
     }
