@@ -15,30 +15,62 @@ use kvs_mkv::{Frame, TrackInfo};
 use kvs_types::StreamRef;
 
 fn main() {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(run());
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(run());
 }
 
 async fn run() {
     let dir = tempfile::tempdir().unwrap();
-    let server = kvs_local::Server::start(kvs_local::Config::new(dir.path())).await.unwrap();
+    let server = kvs_local::Server::start(kvs_local::Config::new(dir.path()))
+        .await
+        .unwrap();
     let c = server.credentials().clone();
-    let config = KvsConfig::for_endpoint(server.url(), "us-east-1", &c.access_key_id, &c.secret_access_key).await;
-    config.kinesis_video().create_stream().stream_name("live").data_retention_in_hours(1).send().await.unwrap();
+    let config = KvsConfig::for_endpoint(
+        server.url(),
+        "us-east-1",
+        &c.access_key_id,
+        &c.secret_access_key,
+    )
+    .await;
+    config
+        .kinesis_video()
+        .create_stream()
+        .stream_name("live")
+        .data_retention_in_hours(1)
+        .send()
+        .await
+        .unwrap();
     let stream = StreamRef::parse("live").unwrap();
     let resolver = Arc::new(EndpointResolver::new(&config));
     let producer = Producer::start(
         &config,
         resolver.clone(),
         stream.clone(),
-        vec![TrackInfo::h264(1, 640, 480, vec![1, 0x42, 0, 0x1e, 0xff, 0xe1, 0, 0, 1, 0])],
+        vec![TrackInfo::h264(
+            1,
+            640,
+            480,
+            vec![1, 0x42, 0, 0x1e, 0xff, 0xe1, 0, 0, 1, 0],
+        )],
         ProducerConfig::default(),
     )
     .unwrap();
     let mut events = producer.events();
-    let t0 = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let t0 = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
     // a first fragment, so the LIVE session can be opened
     let payload = Bytes::from(vec![7u8; 8_000]);
-    let frame = |n: u64| Frame { track: 1, timestamp_ns: t0 + n * 33_333_333, key: n % 15 == 0, data: payload.clone() };
+    let frame = |n: u64| Frame {
+        track: 1,
+        timestamp_ns: t0 + n * 33_333_333,
+        key: n % 15 == 0,
+        data: payload.clone(),
+    };
     for n in 0..16 {
         producer.push(frame(n)).await.unwrap();
     }
@@ -47,7 +79,10 @@ async fn run() {
             break;
         }
     }
-    let url = ArchiveClient::new(&config, resolver).hls_url(&stream, &HlsOptions::default()).await.unwrap();
+    let url = ArchiveClient::new(&config, resolver)
+        .hls_url(&stream, &HlsOptions::default())
+        .await
+        .unwrap();
     let playlist = url.replace("getHLSMasterPlaylist", "getHLSMediaPlaylist");
     let http = reqwest::Client::new();
 
@@ -70,12 +105,22 @@ async fn run() {
         };
         let acked = Instant::now();
         loop {
-            let text = http.get(&playlist).send().await.unwrap().text().await.unwrap();
+            let text = http
+                .get(&playlist)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
             if text.contains(&number) {
                 latencies.push(acked.elapsed());
                 break;
             }
-            assert!(acked.elapsed() < Duration::from_secs(5), "fragment {number} never listed");
+            assert!(
+                acked.elapsed() < Duration::from_secs(5),
+                "fragment {number} never listed"
+            );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }

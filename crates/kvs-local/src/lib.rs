@@ -148,6 +148,8 @@ pub(crate) struct App {
     pub(crate) stats: Stats,
     /// Signs playback session tokens (HLS/DASH); kept in the data directory.
     pub(crate) session_key: Vec<u8>,
+    /// Expiry times (epoch ms) of the playback sessions handed out, by stream ARN.
+    pub(crate) sessions: Mutex<HashMap<String, Vec<i64>>>,
 }
 
 pub(crate) struct ResolvedConfig {
@@ -222,6 +224,7 @@ impl Server {
             media,
             stats: Stats::default(),
             session_key,
+            sessions: Mutex::new(HashMap::new()),
         });
         lock.publish(&RunningServer {
             url: url.clone(),

@@ -24,7 +24,11 @@ fn measure(pipeline: &str, plugin_dir: &Path) -> Usage {
         .output()
         .expect("/usr/bin/time (Debian package time) and gst-launch-1.0 are installed");
     let wall_s = start.elapsed().as_secs_f64();
-    assert!(out.status.success(), "{pipeline}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{pipeline}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     let last = stderr.lines().last().unwrap();
     let f: Vec<&str> = last.split_whitespace().collect();
@@ -39,7 +43,11 @@ fn main() {
     let exe = std::env::current_exe().unwrap();
     let plugin_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
     let debug_dir = plugin_dir.parent().unwrap().join("debug");
-    let plugin_dir = if plugin_dir.join("libgstkvssink.so").exists() { plugin_dir } else { debug_dir };
+    let plugin_dir = if plugin_dir.join("libgstkvssink.so").exists() {
+        plugin_dir
+    } else {
+        debug_dir
+    };
     assert!(
         plugin_dir.join("libgstkvssink.so").exists(),
         "build the plugin first: cargo build -p kvs-sink"
@@ -58,7 +66,11 @@ fn main() {
     ));
     let input_mb = std::fs::metadata(&input).unwrap().len() as f64 / 1e6;
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let server = runtime.block_on(kvs_local::Server::start(kvs_local::Config::new(dir.path().join("data")))).unwrap();
+    let server = runtime
+        .block_on(kvs_local::Server::start(kvs_local::Config::new(
+            dir.path().join("data"),
+        )))
+        .unwrap();
     let url = server.url().to_owned();
     let input = input.display();
     let floor = measure(
@@ -74,9 +86,18 @@ fn main() {
         ),
         &plugin_dir,
     );
-    println!("30 s 720p H.264 + AAC file, {input_mb:.1} MB (plugin from {})", plugin_dir.display());
-    println!("matroskamux ! filesink: cpu {:.3} s, max rss {} KiB, wall {:.2} s", floor.cpu_s, floor.max_rss_kb, floor.wall_s);
-    println!("kvssink:                cpu {:.3} s, max rss {} KiB, wall {:.2} s", sink.cpu_s, sink.max_rss_kb, sink.wall_s);
+    println!(
+        "30 s 720p H.264 + AAC file, {input_mb:.1} MB (plugin from {})",
+        plugin_dir.display()
+    );
+    println!(
+        "matroskamux ! filesink: cpu {:.3} s, max rss {} KiB, wall {:.2} s",
+        floor.cpu_s, floor.max_rss_kb, floor.wall_s
+    );
+    println!(
+        "kvssink:                cpu {:.3} s, max rss {} KiB, wall {:.2} s",
+        sink.cpu_s, sink.max_rss_kb, sink.wall_s
+    );
     println!(
         "kvssink / floor: cpu {:.2}x, memory {:.2}x",
         sink.cpu_s / floor.cpu_s.max(1e-6),

@@ -25,6 +25,9 @@ use crate::error::ApiError;
 /// LIVE answers 404 when nothing arrived for this long.
 const LIVE_WINDOW_MS: i64 = 30_000;
 
+/// At most this many unexpired HLS and DASH sessions per stream, as KVS limits active sessions.
+const MAX_SESSIONS_PER_STREAM: usize = 10;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum Mode {
     Live,
@@ -279,6 +282,23 @@ pub(crate) async fn session_url(
         d: discontinuity == "ALWAYS",
         c: container == "MPEG_TS",
     };
+    {
+        let mut sessions = app.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let active = sessions.entry(stream.arn.clone()).or_default();
+        let now = now_ms();
+        active.retain(|expiry| *expiry > now);
+        if active.len() >= MAX_SESSIONS_PER_STREAM {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "ClientLimitExceededException",
+                format!(
+                    "stream {} has {MAX_SESSIONS_PER_STREAM} active playback sessions; wait for one to expire or ask for shorter Expires",
+                    stream.name
+                ),
+            ));
+        }
+        active.push(session.x);
+    }
     let token = token_for(&app.session_key, &session)?;
     let base = &app.config.public_url;
     Ok(match protocol {

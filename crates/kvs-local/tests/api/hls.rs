@@ -301,3 +301,40 @@ fn hex_decode(s: &str) -> Vec<u8> {
 fn hex_encode(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+#[tokio::test]
+async fn active_playback_sessions_per_stream_are_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(Config::new(dir.path())).await.unwrap();
+    let c = client_for(&server, &server.credentials().secret_access_key.clone());
+    c.create_stream()
+        .stream_name("busy")
+        .data_retention_in_hours(1)
+        .send()
+        .await
+        .unwrap();
+    let archive = archive_client(&server);
+    let ask = || {
+        archive
+            .get_hls_streaming_session_url()
+            .stream_name("busy")
+            .playback_mode(HlsPlaybackMode::OnDemand)
+            .hls_fragment_selector(
+                HlsFragmentSelector::builder()
+                    .fragment_selector_type(HlsFragmentSelectorType::ServerTimestamp)
+                    .timestamp_range(
+                        HlsTimestampRange::builder()
+                            .start_timestamp(DateTime::from_secs(1_700_000_000))
+                            .end_timestamp(DateTime::from_secs(1_700_000_060))
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+    };
+    for i in 0..10 {
+        ask().await.unwrap_or_else(|e| panic!("session {i}: {e:?}"));
+    }
+    let err = ask().await.unwrap_err().into_service_error();
+    assert!(err.is_client_limit_exceeded_exception(), "{err:?}");
+}
