@@ -68,7 +68,7 @@ async fn run() {
     let frame = |n: u64| Frame {
         track: 1,
         timestamp_ns: t0 + n * 33_333_333,
-        key: n % 15 == 0,
+        key: n.is_multiple_of(15),
         data: payload.clone(),
     };
     for n in 0..16 {
