@@ -92,7 +92,7 @@ pub(crate) fn video_track(caps: &gst::CapsRef, key_frame: &[u8], input: &str) ->
         "video/x-h264" => {
             let avcc = match codec_data {
                 Some(avcc) => avcc,
-                None => avcc_from_key_frame(key_frame).map_err(|e| {
+                None => codec::avcc_from_access_unit(key_frame).map_err(|e| {
                     codec_error(
                         input,
                         &format!(
@@ -153,39 +153,6 @@ pub(crate) fn audio_track(caps: &gst::CapsRef, input: &str) -> Result<TrackInfo>
     Ok(TrackInfo::aac(AUDIO_TRACK, f64::from(rate), channels, asc))
 }
 
-/// Builds the AVCDecoderConfigurationRecord from the SPS and PPS in a key frame, in either
-/// Annex-B (start codes) or AVC (4-byte length prefixes) form.
-pub(crate) fn avcc_from_key_frame(data: &[u8]) -> Result<Vec<u8>, codec::CodecError> {
-    if codec::is_annexb(data) {
-        return codec::avcc_from_annexb(data);
-    }
-    let units = avc_nal_units(data);
-    let of_type = |t: u8| -> Vec<&[u8]> {
-        units
-            .iter()
-            .copied()
-            .filter(|n| codec::h264_nal_type(n) == Some(t))
-            .collect()
-    };
-    codec::avcc_from_parameter_sets(&of_type(7), &of_type(8))
-}
-
-/// Splits AVC data (4-byte big-endian length before each NAL unit); stops at the first
-/// length that overruns the data.
-fn avc_nal_units(mut data: &[u8]) -> Vec<&[u8]> {
-    let mut units = Vec::new();
-    while let Some((len, rest)) = data.split_first_chunk::<4>() {
-        let len = u32::from_be_bytes(*len) as usize;
-        if len == 0 || len > rest.len() {
-            break;
-        }
-        let (unit, rest) = rest.split_at(len);
-        units.push(unit);
-        data = rest;
-    }
-    units
-}
-
 fn buffer_field(s: &gst::StructureRef, field: &str) -> Option<Vec<u8>> {
     let buffer = s.get::<gst::Buffer>(field).ok()?;
     let map = buffer.map_readable().ok()?;
@@ -219,15 +186,15 @@ mod tests {
             au.extend_from_slice(&(nal.len() as u32).to_be_bytes());
             au.extend_from_slice(nal);
         }
-        let avcc = avcc_from_key_frame(&au).unwrap();
+        let avcc = codec::avcc_from_access_unit(&au).unwrap();
         assert_eq!(&avcc[..6], &[1, 0x64, 0x00, 0x1F, 0xFF, 0xE1]);
         assert_eq!(
             avcc,
             kvs_mkv::codec::avcc_from_parameter_sets(&[&SPS], &[&PPS]).unwrap()
         );
         // A delta frame has no parameter sets; a truncated one neither.
-        assert!(avcc_from_key_frame(&[0, 0, 0, 3, 0x41, 1, 2]).is_err());
-        assert!(avcc_from_key_frame(&[0, 0, 0, 9, 0x67]).is_err());
+        assert!(codec::avcc_from_access_unit(&[0, 0, 0, 3, 0x41, 1, 2]).is_err());
+        assert!(codec::avcc_from_access_unit(&[0, 0, 0, 9, 0x67]).is_err());
     }
 
     #[test]
@@ -239,7 +206,7 @@ mod tests {
         au.extend_from_slice(&[0, 0, 1]);
         au.extend_from_slice(&IDR);
         assert_eq!(
-            avcc_from_key_frame(&au).unwrap(),
+            codec::avcc_from_access_unit(&au).unwrap(),
             kvs_mkv::codec::avcc_from_parameter_sets(&[&SPS], &[&PPS]).unwrap()
         );
     }

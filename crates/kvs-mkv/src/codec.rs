@@ -116,6 +116,40 @@ const AAC_RATES: [u32; 13] = [
     7_350,
 ];
 
+/// Splits AVC data (a 4-byte big-endian length before each NAL unit); stops at the first
+/// length that is zero or overruns the data.
+pub fn avc_nal_units(mut data: &[u8]) -> Vec<&[u8]> {
+    let mut units = Vec::new();
+    while let Some((len, rest)) = data.split_first_chunk::<4>() {
+        let len = u32::from_be_bytes(*len) as usize;
+        if len == 0 || len > rest.len() {
+            break;
+        }
+        let (unit, rest) = rest.split_at(len);
+        units.push(unit);
+        data = rest;
+    }
+    units
+}
+
+/// Builds the AVCDecoderConfigurationRecord from the SPS and PPS in an access unit (a key
+/// frame), in either Annex-B (start codes) or AVC (4-byte length prefixes) form: for sources
+/// whose caps carry no codec data.
+pub fn avcc_from_access_unit(data: &[u8]) -> Result<Vec<u8>, CodecError> {
+    if is_annexb(data) {
+        return avcc_from_annexb(data);
+    }
+    let units = avc_nal_units(data);
+    let of_type = |t: u8| -> Vec<&[u8]> {
+        units
+            .iter()
+            .copied()
+            .filter(|n| h264_nal_type(n) == Some(t))
+            .collect()
+    };
+    avcc_from_parameter_sets(&of_type(7), &of_type(8))
+}
+
 /// A 2-byte AudioSpecificConfig for AAC-LC (object type 2) at `sample_rate` with `channels`.
 pub fn aac_audio_specific_config(sample_rate: u32, channels: u8) -> Result<Vec<u8>, CodecError> {
     let index = AAC_RATES

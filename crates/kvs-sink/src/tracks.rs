@@ -56,7 +56,7 @@ pub(crate) fn video_track(
         "video/x-h264" => {
             let avcc = match codec_data {
                 Some(avcc) => avcc,
-                None => avcc_from_access_unit(first_frame).map_err(|e| {
+                None => codec::avcc_from_access_unit(first_frame).map_err(|e| {
                     TrackError::CodecData(format!(
                         "the H.264 caps have no codec_data and the first frame has no SPS/PPS \
                          ({e}); put h264parse before kvssink"
@@ -154,30 +154,6 @@ fn g711_track(law: G711, rate: u32, channels: u8) -> TrackInfo {
         name: Some("kinesis_audio".into()),
         default_duration_ns: None,
     }
-}
-
-/// An AVCDecoderConfigurationRecord from the SPS and PPS NAL units of an access unit in AVC
-/// form (4-byte lengths) or Annex-B form (start codes).
-fn avcc_from_access_unit(data: &[u8]) -> Result<Vec<u8>, codec::CodecError> {
-    if codec::is_annexb(data) {
-        return codec::avcc_from_annexb(data);
-    }
-    let mut sps = Vec::new();
-    let mut pps = Vec::new();
-    let mut rest = data;
-    while let Some((len, tail)) = rest.split_first_chunk::<4>() {
-        let len = u32::from_be_bytes(*len) as usize;
-        let Some((nal, tail)) = tail.split_at_checked(len) else {
-            break;
-        };
-        match codec::h264_nal_type(nal) {
-            Some(7) => sps.push(nal),
-            Some(8) => pps.push(nal),
-            _ => {}
-        }
-        rest = tail;
-    }
-    codec::avcc_from_parameter_sets(&sps, &pps)
 }
 
 fn positive(s: &gst::StructureRef, field: &'static str) -> Result<u32, TrackError> {
