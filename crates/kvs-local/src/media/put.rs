@@ -169,8 +169,10 @@ struct Ingest {
     writer: Option<MkvWriter>,
     header_id: Option<i64>,
     fragment: Option<Building>,
-    /// Where the stream's media ends, in producer time (ns); fragments must start after it.
-    last_end_ns: Option<u64>,
+    /// Where the stream's newest fragment starts, in producer time (ns). As KVS does (error
+    /// 4004, FRAGMENT_TIMECODE_LESSER_THAN_PREVIOUS), a new fragment must start after it; its
+    /// frames may overlap the previous fragment's last ones (audio often does).
+    last_start_ns: Option<u64>,
     pending_scale: Option<u64>,
 }
 
@@ -190,7 +192,7 @@ impl Ingest {
             writer: None,
             header_id: None,
             fragment: None,
-            last_end_ns: None,
+            last_start_ns: None,
             pending_scale: None,
         }
     }
@@ -217,8 +219,8 @@ impl Ingest {
     }
 
     async fn run(&mut self, mut body: Body, claim: ProducerClaim) {
-        match self.app.media.end_ms(&self.request.stream.arn).await {
-            Ok(end) => self.last_end_ns = end.map(|ms| ms.max(0) as u64 * 1_000_000),
+        match self.app.media.last_start_ms(&self.request.stream.arn).await {
+            Ok(start) => self.last_start_ns = start.map(|ms| ms.max(0) as u64 * 1_000_000),
             Err(e) => {
                 tracing::error!(error = %e, "reading the stream's end failed");
                 self.send(
@@ -348,7 +350,7 @@ impl Ingest {
                 };
                 let number = fragment_number(seq);
                 if !duplicate
-                    && let Some(last) = self.last_end_ns
+                    && let Some(last) = self.last_start_ns
                     && start_ns <= last
                 {
                     return Err(Fail {
@@ -443,7 +445,7 @@ impl Ingest {
             });
         }
         if frag.duplicate {
-            self.last_end_ns = self.last_end_ns.max(Some(frag.last_ns));
+            self.last_start_ns = self.last_start_ns.max(Some(frag.start_ns));
             self.ack("PERSISTED", frag.timecode, &number).await;
             return Ok(());
         }
@@ -456,7 +458,7 @@ impl Ingest {
                 number: Some(number),
             });
         }
-        self.last_end_ns = self.last_end_ns.max(Some(frag.last_ns));
+        self.last_start_ns = self.last_start_ns.max(Some(frag.start_ns));
         self.ack("PERSISTED", frag.timecode, &number).await;
         Ok(())
     }

@@ -328,13 +328,13 @@ impl MediaStore {
             .await
     }
 
-    /// Where the stream's stored media ends (producer time, ms).
-    pub(crate) async fn end_ms(&self, arn: &str) -> Result<Option<i64>, ApiError> {
+    /// Where the stream's newest stored fragment starts (producer time, ms).
+    pub(crate) async fn last_start_ms(&self, arn: &str) -> Result<Option<i64>, ApiError> {
         let arn = arn.to_owned();
         self.db
             .tx(move |tx| {
                 tx.query_row(
-                    "SELECT MAX(producer_ts_ms + duration_ms) FROM fragments WHERE stream_arn = ?1",
+                    "SELECT MAX(producer_ts_ms) FROM fragments WHERE stream_arn = ?1",
                     [arn],
                     |r| r.get::<_, Option<i64>>(0),
                 )

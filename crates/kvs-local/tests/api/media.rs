@@ -557,3 +557,47 @@ async fn resent_fragments_are_persisted_once_and_deletion_removes_media() {
     }
     assert_eq!(left, 0, "expired fragments are deleted");
 }
+
+#[tokio::test]
+async fn frames_overlapping_the_next_fragment_are_accepted() {
+    // A live source can deliver an audio frame stamped just after the next key frame before
+    // that key frame; KVS only requires fragment start times to increase.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(Config::new(dir.path())).await.unwrap();
+    let c = client_for(&server, &server.credentials().secret_access_key.clone());
+    c.create_stream()
+        .stream_name("cam")
+        .data_retention_in_hours(1)
+        .send()
+        .await
+        .unwrap();
+    let base = now_ms() - 30_000;
+    let writer = MkvWriter::new(WriterConfig::default(), tracks()).unwrap();
+    let mut p = Packager::new(writer, PackagerConfig::default());
+    let mut body = p.header();
+    let f = |track: u64, ms: u64, key: bool| Frame {
+        track,
+        timestamp_ns: (base + ms) * 1_000_000,
+        key,
+        data: Bytes::from_static(b"x"),
+    };
+    for frame in [
+        f(1, 0, true),
+        f(2, 10, true),
+        f(1, 500, false),
+        f(2, 1_010, true),
+        f(1, 1_000, true),
+        f(2, 1_030, true),
+    ] {
+        p.push(&frame, &mut body).unwrap();
+    }
+    let acks = put_media(&server, "cam", body, "ABSOLUTE").await;
+    assert_eq!(
+        acks.iter()
+            .filter(|a| a["EventType"] == "PERSISTED")
+            .count(),
+        2,
+        "{acks:?}"
+    );
+    assert!(acks.iter().all(|a| a["EventType"] != "ERROR"), "{acks:?}");
+}
