@@ -333,7 +333,8 @@ fn host_candidates(headers: &HeaderMap) -> Vec<String> {
     out
 }
 
-fn parse_query(q: &str) -> BTreeMap<String, String> {
+/// A query string's parameters, percent-decoded.
+pub(crate) fn parse_query(q: &str) -> BTreeMap<String, String> {
     q.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
@@ -407,7 +408,8 @@ fn collapse_spaces(v: &str) -> String {
 
 type HmacSha256 = Hmac<Sha256>;
 
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+/// HMAC-SHA256 of `data` under `key`.
+pub(crate) fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(data);
     mac.finalize().into_bytes().to_vec()
@@ -433,6 +435,7 @@ fn signature(creds: &Credentials, parts: &SignatureParts, canonical: &str) -> St
     hex::encode(hmac(&k_signing, string_to_sign.as_bytes()))
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Compares secrets without leaking where they differ through timing.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

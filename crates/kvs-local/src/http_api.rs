@@ -62,21 +62,7 @@ async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
             .strip_prefix("/hls/v1/")
             .or_else(|| parts.uri.path().strip_prefix("/dash/v1/"))
     {
-        let query: std::collections::HashMap<String, String> = parts
-            .uri
-            .query()
-            .unwrap_or("")
-            .split('&')
-            .filter_map(|p| p.split_once('='))
-            .map(|(k, v)| {
-                let decode = |s: &str| {
-                    percent_encoding::percent_decode_str(s)
-                        .decode_utf8_lossy()
-                        .into_owned()
-                };
-                (decode(k), decode(v))
-            })
-            .collect();
+        let query = auth::parse_query(parts.uri.query().unwrap_or(""));
         app.stats.count("HLS");
         return media::hls::serve(app, file, &query).await;
     }

@@ -394,9 +394,6 @@ impl Connection {
                     backoff = (backoff * 2).min(self.shared.config.max_backoff);
                 }
             }
-            if self.shared.store.persisted_count() > 0 {
-                backoff = backoff.min(self.shared.config.max_backoff);
-            }
         }
     }
 

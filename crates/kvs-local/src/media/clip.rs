@@ -47,15 +47,10 @@ pub(crate) async fn get_clip(app: &App, body: &[u8]) -> Result<Response, ApiErro
     let selector = input
         .clip_fragment_selector
         .ok_or_else(|| ApiError::invalid_argument("ClipFragmentSelector is required"))?;
-    let column = match selector.fragment_selector_type.as_deref() {
-        Some("PRODUCER_TIMESTAMP") => "producer_ts_ms",
-        Some("SERVER_TIMESTAMP") => "server_ts_ms",
-        other => {
-            return Err(ApiError::invalid_argument(format!(
-                "FragmentSelectorType {other:?} must be PRODUCER_TIMESTAMP or SERVER_TIMESTAMP"
-            )));
-        }
-    };
+    let column = super::timestamp_column(
+        "FragmentSelectorType",
+        selector.fragment_selector_type.as_deref(),
+    )?;
     let range = selector
         .timestamp_range
         .ok_or_else(|| ApiError::invalid_argument("ClipFragmentSelector needs TimestampRange"))?;
@@ -110,7 +105,7 @@ pub(crate) async fn get_clip(app: &App, body: &[u8]) -> Result<Response, ApiErro
             break;
         }
         bytes += f.size;
-        let (t, fr) = super::hls::fragment_frames(app, f).await?;
+        let (t, fr) = super::hls::fragment_media(app, f).await?;
         match &tracks {
             None => tracks = Some(t),
             // A clip holds one set of tracks: stop where the producer changed them.

@@ -6,20 +6,19 @@
 //! range, limits), so it cannot be forged, altered or used for another stream, and it still
 //! works after a kvs-local restart.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use axum::body::Body;
 use axum::response::Response;
-use hmac::{Hmac, Mac};
 use http::StatusCode;
 use kvs_mkv::{Event, Frame, Parser, TrackInfo, TrackKind};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::Sha256;
 
 use super::get::load_stream;
 use super::{StoredFragment, fragment_number, fragment_seq, now_ms};
 use crate::App;
+use crate::auth;
 use crate::error::ApiError;
 
 /// LIVE answers 404 when nothing arrived for this long.
@@ -97,12 +96,8 @@ pub(crate) enum Protocol {
     Dash,
 }
 
-type HmacSha256 = Hmac<Sha256>;
-
 fn sign(key: &[u8], payload: &[u8]) -> String {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(payload);
-    hex::encode(mac.finalize().into_bytes())
+    hex::encode(auth::hmac(key, payload))
 }
 
 fn forbidden(message: impl Into<String>) -> ApiError {
@@ -118,13 +113,7 @@ fn session_of(key: &[u8], token: &str) -> Result<Session, ApiError> {
     let bad = || forbidden("the SessionToken is not valid");
     let (payload, mac) = token.split_once('.').ok_or_else(bad)?;
     let payload = hex::decode(payload).map_err(|_| bad())?;
-    let expected = sign(key, &payload);
-    let same = expected.len() == mac.len()
-        && expected
-            .bytes()
-            .zip(mac.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
+    let same = auth::constant_time_eq(sign(key, &payload).as_bytes(), mac.as_bytes());
     if !same {
         return Err(bad());
     }
@@ -219,19 +208,14 @@ pub(crate) async fn session_url(
             ));
         }
         (_, Some(sel)) => {
-            let column = match sel
-                .fragment_selector_type
-                .as_deref()
-                .unwrap_or("SERVER_TIMESTAMP")
-            {
-                "PRODUCER_TIMESTAMP" => "producer_ts_ms",
-                "SERVER_TIMESTAMP" => "server_ts_ms",
-                other => {
-                    return Err(ApiError::invalid_argument(format!(
-                        "FragmentSelectorType {other:?} must be PRODUCER_TIMESTAMP or SERVER_TIMESTAMP"
-                    )));
-                }
-            };
+            let column = super::timestamp_column(
+                "FragmentSelectorType",
+                Some(
+                    sel.fragment_selector_type
+                        .as_deref()
+                        .unwrap_or("SERVER_TIMESTAMP"),
+                ),
+            )?;
             let range = sel.timestamp_range.ok_or_else(|| {
                 ApiError::invalid_argument("HLSFragmentSelector needs a TimestampRange")
             })?;
@@ -341,14 +325,7 @@ async fn session_fragments(app: &App, session: &Session) -> Result<Vec<StoredFra
 }
 
 /// A stored fragment's tracks and frames.
-pub(crate) async fn fragment_frames(
-    app: &App,
-    f: &StoredFragment,
-) -> Result<(Vec<TrackInfo>, Vec<Frame>), ApiError> {
-    fragment_media(app, f).await
-}
-
-async fn fragment_media(
+pub(crate) async fn fragment_media(
     app: &App,
     f: &StoredFragment,
 ) -> Result<(Vec<TrackInfo>, Vec<Frame>), ApiError> {
@@ -421,7 +398,7 @@ fn binary_response(bytes: Vec<u8>, content_type: &'static str) -> Result<Respons
 pub(crate) async fn serve(
     app: &App,
     file: &str,
-    query: &HashMap<String, String>,
+    query: &BTreeMap<String, String>,
 ) -> Result<Response, ApiError> {
     let token = query
         .get("SessionToken")
@@ -568,7 +545,7 @@ pub(crate) async fn serve(
 async fn session_fragment(
     app: &App,
     session: &Session,
-    query: &HashMap<String, String>,
+    query: &BTreeMap<String, String>,
 ) -> Result<StoredFragment, ApiError> {
     let number = query
         .get("FragmentNumber")

@@ -30,15 +30,8 @@ struct GetImagesInput {
 pub(crate) async fn get_images(app: &App, body: &[u8]) -> Result<Value, ApiError> {
     let input: GetImagesInput = serde_json::from_slice(if body.is_empty() { b"{}" } else { body })
         .map_err(|e| ApiError::invalid_argument(format!("malformed request body: {e}")))?;
-    let column = match input.image_selector_type.as_deref() {
-        Some("PRODUCER_TIMESTAMP") => "producer_ts_ms",
-        Some("SERVER_TIMESTAMP") => "server_ts_ms",
-        other => {
-            return Err(ApiError::invalid_argument(format!(
-                "ImageSelectorType {other:?} must be PRODUCER_TIMESTAMP or SERVER_TIMESTAMP"
-            )));
-        }
-    };
+    let column =
+        super::timestamp_column("ImageSelectorType", input.image_selector_type.as_deref())?;
     let (Some(start), Some(end)) = (
         input.start_timestamp.filter(|t| t.is_finite()),
         input.end_timestamp.filter(|t| t.is_finite()),
@@ -140,14 +133,12 @@ pub(crate) async fn get_images(app: &App, body: &[u8]) -> Result<Value, ApiError
             continue;
         };
         // Every sample inside this fragment is decoded in one pass.
-        let fragment_end = f.producer_ts_ms.max(f.server_ts_ms) + f.duration_ms;
         let column_start = if column == "server_ts_ms" {
             f.server_ts_ms
         } else {
             f.producer_ts_ms
         };
         let column_end = column_start + f.duration_ms;
-        let _ = fragment_end;
         let mut samples = vec![t];
         while i + samples.len() < page.len() && page[i + samples.len()] <= column_end {
             samples.push(page[i + samples.len()]);
@@ -188,7 +179,7 @@ async fn decode(
     format: Format,
     size: Option<(u32, u32)>,
 ) -> Vec<Option<Vec<u8>>> {
-    let media = super::hls::fragment_frames(app, f).await;
+    let media = super::hls::fragment_media(app, f).await;
     let Ok((tracks, frames)) = media else {
         return vec![None; samples.len()];
     };

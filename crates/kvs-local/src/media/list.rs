@@ -4,7 +4,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::get::load_stream;
-use super::seconds_text;
 use crate::App;
 use crate::error::ApiError;
 
@@ -60,15 +59,10 @@ pub(crate) async fn list_fragments(app: &App, body: &[u8]) -> Result<Value, ApiE
     let (column, start_ms, end_ms) = match input.fragment_selector {
         None => ("server_ts_ms", i64::MIN, i64::MAX),
         Some(sel) => {
-            let column = match sel.fragment_selector_type.as_deref() {
-                Some("PRODUCER_TIMESTAMP") => "producer_ts_ms",
-                Some("SERVER_TIMESTAMP") => "server_ts_ms",
-                other => {
-                    return Err(ApiError::invalid_argument(format!(
-                        "FragmentSelectorType {other:?} must be PRODUCER_TIMESTAMP or SERVER_TIMESTAMP"
-                    )));
-                }
-            };
+            let column = super::timestamp_column(
+                "FragmentSelectorType",
+                sel.fragment_selector_type.as_deref(),
+            )?;
             let range = sel.timestamp_range.ok_or_else(|| {
                 ApiError::invalid_argument("FragmentSelector needs TimestampRange")
             })?;
@@ -105,8 +99,8 @@ pub(crate) async fn list_fragments(app: &App, body: &[u8]) -> Result<Value, ApiE
             json!({
                 "FragmentNumber": f.number(),
                 "FragmentSizeInBytes": f.size,
-                "ProducerTimestamp": seconds_text(f.producer_ts_ms).parse::<f64>().unwrap_or_default(),
-                "ServerTimestamp": seconds_text(f.server_ts_ms).parse::<f64>().unwrap_or_default(),
+                "ProducerTimestamp": f.producer_ts_ms as f64 / 1000.0,
+                "ServerTimestamp": f.server_ts_ms as f64 / 1000.0,
                 "FragmentLengthInMilliseconds": f.duration_ms,
             })
         })

@@ -188,6 +188,21 @@ impl Live {
     }
 }
 
+/// The index column a `FragmentSelectorType` / `ImageSelectorType` (`field` names it in the
+/// error) selects on.
+pub(crate) fn timestamp_column(
+    field: &str,
+    value: Option<&str>,
+) -> Result<&'static str, crate::error::ApiError> {
+    match value {
+        Some("PRODUCER_TIMESTAMP") => Ok("producer_ts_ms"),
+        Some("SERVER_TIMESTAMP") => Ok("server_ts_ms"),
+        other => Err(crate::error::ApiError::invalid_argument(format!(
+            "{field} {other:?} must be PRODUCER_TIMESTAMP or SERVER_TIMESTAMP"
+        ))),
+    }
+}
+
 /// Epoch milliseconds now.
 pub(crate) fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
