@@ -132,6 +132,16 @@ fn file(path: &Path, sync: bool, input: &str) -> Result<Built> {
         gst::ElementFactory::make("parsebin").name("parsebin"),
         "parsebin",
     )?;
+    // parsebin would put h264parse/h265parse after the demuxer, and those insert the codec
+    // data's parameter sets in front of the first key frame. Demuxed access units that are
+    // already length-prefixed are exposed as they are, so the stored bytes equal the file's.
+    parse.connect("autoplug-continue", false, |args| {
+        let ready = args
+            .get(2)
+            .and_then(|caps| caps.get::<gst::Caps>().ok())
+            .is_some_and(|caps| is_length_prefixed_au(&caps));
+        Some((!ready).to_value())
+    });
     add_chain(&pipeline, &[src, parse.clone()])?;
     let discovery = Arc::new(Discovery::default());
     connect_dynamic(&pipeline, &parse, &discovery, sync, input, false);
@@ -236,18 +246,11 @@ fn add_stream(
                 )?);
             }
             // Input that is already length-prefixed access units (a demuxed MKV or MP4) passes
-            // through untouched: a parser would rewrite the first access unit's NAL order.
-            let wanted_format = if h264 { "avc" } else { "hvc1" };
+            // through untouched: a parser would rewrite the first access unit.
             let ready = !rtp
                 && pad
                     .current_caps()
-                    .as_ref()
-                    .and_then(|c| c.structure(0))
-                    .is_some_and(|s| {
-                        s.get::<&str>("stream-format").ok() == Some(wanted_format)
-                            && s.get::<&str>("alignment").ok() == Some("au")
-                            && s.has_field("codec_data")
-                    });
+                    .is_some_and(|caps| is_length_prefixed_au(&caps));
             if !ready {
                 chain.push(make(if h264 { "h264parse" } else { "h265parse" })?);
             }
@@ -299,6 +302,21 @@ fn add_stream(
         }
     };
     link_branch(pipeline, pad, &chain)
+}
+
+/// Whether `caps` are H.264 (`avc`) or H.265 (`hvc1`) access units with codec data: what
+/// the video appsink takes, so no parser is needed.
+fn is_length_prefixed_au(caps: &gst::CapsRef) -> bool {
+    caps.structure(0).is_some_and(|s| {
+        let format = match s.name().as_str() {
+            "video/x-h264" => "avc",
+            "video/x-h265" => "hvc1",
+            _ => return false,
+        };
+        s.get::<&str>("stream-format").ok() == Some(format)
+            && s.get::<&str>("alignment").ok() == Some("au")
+            && s.has_field("codec_data")
+    })
 }
 
 /// A sink for streams that are not used.

@@ -60,6 +60,40 @@ fn mkv_with_h264_and_aac_is_passed_through() {
 }
 
 #[test]
+fn mkv_frames_come_out_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("av.mkv");
+    make_mkv(&path);
+
+    let mut parser = kvs_mkv::Parser::new();
+    parser.feed(&std::fs::read(&path).unwrap());
+    let mut in_file = Vec::new();
+    while let Some(event) = parser.next_event().unwrap() {
+        if let kvs_mkv::Event::Frame(f) = event {
+            in_file.push((f.track, f.data.to_vec()));
+        }
+    }
+    let mut source = MediaSource::open(&Source::File(path), OFFLINE).unwrap();
+    let read: Vec<_> = read_all(&mut source)
+        .into_iter()
+        .map(|f| (f.track, f.data.to_vec()))
+        .collect();
+    for track in [1, 2] {
+        let want: Vec<_> = in_file.iter().filter(|f| f.0 == track).collect();
+        let have: Vec<_> = read.iter().filter(|f| f.0 == track).collect();
+        assert_eq!(have.len(), want.len(), "track {track} frame count");
+        for (i, (w, h)) in want.iter().zip(&have).enumerate() {
+            assert!(
+                w.1 == h.1,
+                "track {track} frame {i}: {} bytes in the file, {} read",
+                w.1.len(),
+                h.1.len()
+            );
+        }
+    }
+}
+
+#[test]
 fn mp4_with_video_only_is_passed_through() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v.mp4");
