@@ -1,4 +1,5 @@
-//! The embedded metadata database (SQLite): streams, channels and tags.
+//! The embedded metadata database (SQLite): streams, channels and tags, media fragment
+//! metadata, and Kinesis Data Streams records.
 //!
 //! One connection behind a mutex, used from blocking threads; WAL with `synchronous=FULL` so a
 //! committed change survives a crash of the process or the machine.
@@ -63,6 +64,28 @@ const SCHEMA: &[&str] = &[
     CREATE INDEX fragments_by_stream ON fragments (stream_arn, seq);
     CREATE INDEX fragments_by_producer_ts ON fragments (stream_arn, producer_ts_ms);
     CREATE INDEX fragments_by_server_ts ON fragments (stream_arn, server_ts_ms);",
+    // version 3: Kinesis Data Streams (see kinesis/store.rs)
+    "CREATE TABLE kinesis_streams (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        arn TEXT NOT NULL UNIQUE,
+        status TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        shard_count INTEGER NOT NULL,
+        retention_hours INTEGER NOT NULL,
+        creation_time_ms INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL
+    );
+    CREATE TABLE kinesis_records (
+        stream_id INTEGER NOT NULL,
+        shard INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        arrival_ms INTEGER NOT NULL,
+        partition_key TEXT NOT NULL,
+        data BLOB NOT NULL,
+        UNIQUE (stream_id, shard, seq)
+    );
+    CREATE INDEX kinesis_records_by_arrival ON kinesis_records (stream_id, shard, arrival_ms);",
 ];
 
 /// A handle on the database; cheap to clone.

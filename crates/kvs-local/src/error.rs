@@ -74,8 +74,15 @@ impl From<kvs_types::InvalidValue> for ApiError {
 }
 
 impl IntoResponse for ApiError {
+    /// restJson1 clients read the code from the `x-amzn-ErrorType` header; awsJson1.x clients
+    /// read that header too (the Rust SDK prefers it), but botocore (the AWS CLI) reads only the
+    /// body's `__type`, so both carry it.
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "message": self.message, "Message": self.message });
+        let body = serde_json::json!({
+            "__type": self.code,
+            "message": self.message,
+            "Message": self.message,
+        });
         let mut resp = (self.status, axum::Json(body)).into_response();
         resp.headers_mut()
             .insert("x-amzn-ErrorType", HeaderValue::from_static(self.code));

@@ -1,4 +1,7 @@
 //! The HTTP front: one router, SigV4 on every request, AWS-shaped errors, request ids.
+//!
+//! restJson1 operations (KVS) are found by path; awsJson operations (Kinesis Data Streams) are a
+//! `POST /` whose `X-Amz-Target` names the service and operation.
 
 use std::sync::Arc;
 
@@ -11,7 +14,7 @@ use http::{HeaderValue, Method, StatusCode};
 use crate::App;
 use crate::auth::{self, Payload};
 use crate::error::ApiError;
-use crate::{control, media};
+use crate::{control, kinesis, media};
 
 /// The largest JSON request body accepted.
 const MAX_JSON_BODY: usize = 1 << 20;
@@ -66,6 +69,13 @@ async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
         app.stats.count("HLS");
         return media::hls::serve(app, file, &query).await;
     }
+    if parts.method == Method::POST
+        && parts.uri.path() == "/"
+        && let Some(target) = parts.headers.get(AMZ_TARGET)
+    {
+        let target = target.to_str().unwrap_or_default().to_owned();
+        return aws_json(app, &target, parts, body).await;
+    }
     if parts.method == Method::POST && parts.uri.path() == "/putMedia" {
         auth::verify(
             &app.config.credentials,
@@ -92,7 +102,7 @@ async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
                 ),
             )
         })?;
-    let body = read_body(body).await?;
+    let body = read_body(body, MAX_JSON_BODY).await?;
     auth::verify(
         &app.config.credentials,
         &parts.method,
@@ -125,16 +135,91 @@ async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
     }
 }
 
-async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_JSON_BODY)
-        .await
-        .map_err(|e| {
+/// The header naming an awsJson1.0/1.1 operation: `<ServicePrefix>.<Operation>`.
+const AMZ_TARGET: &str = "x-amz-target";
+
+/// The services spoken as awsJson (`POST /` with `X-Amz-Target`), by target prefix.
+#[derive(Debug, Clone, Copy)]
+enum JsonService {
+    Kinesis,
+}
+
+impl JsonService {
+    fn from_prefix(prefix: &str) -> Option<Self> {
+        match prefix {
+            kinesis::TARGET_PREFIX => Some(Self::Kinesis),
+            _ => None,
+        }
+    }
+}
+
+/// An operation of one awsJson service.
+#[derive(Debug, Clone, Copy)]
+enum JsonOperation {
+    Kinesis(kinesis::Operation),
+}
+
+impl JsonOperation {
+    fn find(service: JsonService, name: &str) -> Option<Self> {
+        match service {
+            JsonService::Kinesis => kinesis::Operation::from_target(name).map(Self::Kinesis),
+        }
+    }
+
+    fn stats_name(self) -> &'static str {
+        match self {
+            Self::Kinesis(op) => op.stats_name(),
+        }
+    }
+
+    fn max_body(self) -> usize {
+        match self {
+            Self::Kinesis(_) => kinesis::MAX_REQUEST_BODY,
+        }
+    }
+}
+
+/// An awsJson call: the target resolved, the body read and its signature verified.
+async fn aws_json(
+    app: &Arc<App>,
+    target: &str,
+    parts: http::request::Parts,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (prefix, name) = target.split_once('.').unwrap_or((target, ""));
+    let operation = JsonService::from_prefix(prefix)
+        .and_then(|service| JsonOperation::find(service, name))
+        .ok_or_else(|| {
             ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "SerializationException",
-                format!("request body unreadable or over {MAX_JSON_BODY} bytes: {e}"),
+                StatusCode::BAD_REQUEST,
+                "UnknownOperationException",
+                format!("kvs-local has no operation {target:?}"),
             )
-        })
+        })?;
+    let body = read_body(body, operation.max_body()).await?;
+    auth::verify(
+        &app.config.credentials,
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        Payload::Body(&body),
+        time::OffsetDateTime::now_utc(),
+    )?;
+    app.stats.count(operation.stats_name());
+    tracing::debug!(operation = operation.stats_name(), "request");
+    match operation {
+        JsonOperation::Kinesis(op) => kinesis::handle(app, op, &body).await,
+    }
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "SerializationException",
+            format!("request body unreadable or over {limit} bytes: {e}"),
+        )
+    })
 }
 
 fn request_id() -> String {

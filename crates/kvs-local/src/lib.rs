@@ -1,5 +1,6 @@
-//! kvs-local: one server process that speaks the Amazon Kinesis Video Streams wire protocols, so
-//! the official AWS SDKs, the AWS CLI and every kvs-rs tool work against it offline.
+//! kvs-local: one server process that speaks the Amazon Kinesis Video Streams wire protocols (and
+//! Kinesis Data Streams'), so the official AWS SDKs, the AWS CLI and every kvs-rs tool work
+//! against it offline.
 //!
 //! Every request's SigV4 signature is verified against one configured key pair, and all state
 //! lives under a data directory that survives restarts.
@@ -18,6 +19,7 @@ mod datadir;
 mod db;
 mod error;
 mod http_api;
+mod kinesis;
 mod media;
 
 use std::collections::HashMap;
@@ -241,6 +243,10 @@ impl Server {
             config.retention_check,
             config.zero_retention_keep,
         ));
+        let kinesis_sweeper = tokio::spawn(kinesis::retention_sweep(
+            app.clone(),
+            config.retention_check,
+        ));
         let task = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
@@ -256,7 +262,9 @@ impl Server {
                 tracing::error!(error = %e, "kvs-local server stopped");
             }
             sweeper.abort();
+            kinesis_sweeper.abort();
             let _ = sweeper.await;
+            let _ = kinesis_sweeper.await;
             drop(lock);
         });
         tracing::info!(%url, data_dir = %data_dir.display(), "kvs-local listening");

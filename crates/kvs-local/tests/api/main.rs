@@ -7,6 +7,7 @@ mod channels;
 mod clip;
 mod hls;
 mod images;
+mod kinesis;
 mod media;
 mod restart;
 mod streams;
