@@ -140,14 +140,15 @@ pub(crate) fn verify(
         ));
     }
 
-    let payload_hash = payload_hash(headers, payload, parts.presigned_expires.is_some())?;
-    let candidates = host_candidates(headers);
-    for host in &candidates {
-        let canonical =
-            canonical_request(method, uri, headers, &query, &parts, host, &payload_hash);
-        let expected = signature(creds, &parts, &canonical);
-        if constant_time_eq(expected.as_bytes(), parts.signature.as_bytes()) {
-            return Ok(());
+    let payload_hashes = payload_hashes(headers, payload, parts.presigned_expires.is_some())?;
+    for host in &host_candidates(headers) {
+        for payload_hash in &payload_hashes {
+            let canonical =
+                canonical_request(method, uri, headers, &query, &parts, host, payload_hash);
+            let expected = signature(creds, &parts, &canonical);
+            if constant_time_eq(expected.as_bytes(), parts.signature.as_bytes()) {
+                return Ok(());
+            }
         }
     }
     Err(signature_mismatch())
@@ -288,11 +289,20 @@ fn parse_amz_date(s: &str) -> Result<OffsetDateTime, ApiError> {
         })
 }
 
-fn payload_hash(
+/// The payload hashes the client may have signed: presigned URLs are signed with
+/// `UNSIGNED-PAYLOAD` by aws-sigv4 and with the empty string's hash by the KVS WebRTC SDKs.
+fn payload_hashes(
     headers: &HeaderMap,
     payload: Payload<'_>,
     presigned: bool,
-) -> Result<String, ApiError> {
+) -> Result<Vec<String>, ApiError> {
+    if presigned && headers.get("x-amz-content-sha256").is_none() {
+        return Ok(vec!["UNSIGNED-PAYLOAD".to_owned(), EMPTY_SHA256.to_owned()]);
+    }
+    payload_hash(headers, payload).map(|h| vec![h])
+}
+
+fn payload_hash(headers: &HeaderMap, payload: Payload<'_>) -> Result<String, ApiError> {
     let declared = headers
         .get("x-amz-content-sha256")
         .and_then(|v| v.to_str().ok());
@@ -310,7 +320,6 @@ fn payload_hash(
             Ok(actual)
         }
         (Some(d), _) => Ok(d.to_owned()),
-        (None, _) if presigned => Ok("UNSIGNED-PAYLOAD".to_owned()),
         (None, Payload::Body(body)) => Ok(hex::encode(Sha256::digest(body))),
         (None, Payload::Streaming) => Ok(EMPTY_SHA256.to_owned()),
     }

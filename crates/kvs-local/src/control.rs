@@ -508,14 +508,21 @@ struct CreateChannelInput {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct ChannelSelector {
+pub(crate) struct ChannelSelector {
     channel_name: Option<String>,
     #[serde(rename = "ChannelARN")]
     channel_arn: Option<String>,
 }
 
 impl ChannelSelector {
-    async fn load(&self, app: &App) -> Result<ChannelRecord, ApiError> {
+    pub(crate) fn by_arn(arn: impl Into<String>) -> Self {
+        Self {
+            channel_name: None,
+            channel_arn: Some(arn.into()),
+        }
+    }
+
+    pub(crate) async fn load(&self, app: &App) -> Result<ChannelRecord, ApiError> {
         match (&self.channel_name, &self.channel_arn) {
             (None, None) => {
                 return Err(ApiError::invalid_argument(
@@ -655,12 +662,7 @@ async fn delete_channel(app: &App, input: DeleteChannelInput) -> Result<Value, A
     let arn = input
         .channel_arn
         .ok_or_else(|| ApiError::invalid_argument("ChannelARN is required"))?;
-    let c = ChannelSelector {
-        channel_name: None,
-        channel_arn: Some(arn),
-    }
-    .load(app)
-    .await?;
+    let c = ChannelSelector::by_arn(arn).load(app).await?;
     if let Some(v) = &input.current_version
         && *v != c.version
     {
@@ -669,7 +671,9 @@ async fn delete_channel(app: &App, input: DeleteChannelInput) -> Result<Value, A
             c.version
         )));
     }
+    let arn = c.arn.clone();
     app.db.tx(move |tx| db::delete_channel(tx, &c)).await?;
+    app.signaling.channel_deleted(&arn);
     Ok(json!({}))
 }
 
@@ -725,12 +729,7 @@ async fn get_signaling_endpoint(
             })
             .collect::<Result<_, _>>()?
     };
-    ChannelSelector {
-        channel_name: None,
-        channel_arn: Some(arn),
-    }
-    .load(app)
-    .await?;
+    ChannelSelector::by_arn(arn).load(app).await?;
     let mut list = Vec::new();
     for p in protocols {
         let endpoint = match p {

@@ -14,7 +14,7 @@ use http::{HeaderValue, Method, StatusCode};
 use crate::App;
 use crate::auth::{self, Payload};
 use crate::error::ApiError;
-use crate::{control, kinesis, media};
+use crate::{control, kinesis, media, signaling};
 
 /// The largest JSON request body accepted.
 const MAX_JSON_BODY: usize = 1 << 20;
@@ -51,6 +51,7 @@ fn media_operation(path: &str) -> Option<&'static str> {
         "/getHLSStreamingSessionURL" => "GetHLSStreamingSessionURL",
         "/getDASHStreamingSessionURL" => "GetDASHStreamingSessionURL",
         "/getImages" => "GetImages",
+        "/v1/get-ice-server-config" => "GetIceServerConfig",
         _ => return None,
     })
 }
@@ -75,6 +76,25 @@ async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
     {
         let target = target.to_str().unwrap_or_default().to_owned();
         return aws_json(app, &target, parts, body).await;
+    }
+    if parts.method == Method::GET {
+        let query = auth::parse_query(parts.uri.query().unwrap_or(""));
+        if signaling::is_connect(&query) {
+            auth::verify(
+                &app.config.credentials,
+                &parts.method,
+                &parts.uri,
+                &parts.headers,
+                Payload::Body(b""),
+                time::OffsetDateTime::now_utc(),
+            )?;
+            app.stats.count(if query.contains_key("X-Amz-ClientId") {
+                "ConnectAsViewer"
+            } else {
+                "ConnectAsMaster"
+            });
+            return signaling::connect(app.clone(), parts, query).await;
+        }
     }
     if parts.method == Method::POST && parts.uri.path() == "/putMedia" {
         auth::verify(
@@ -124,6 +144,10 @@ async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
             Ok(axum::Json(url).into_response())
         }
         "GetImages" => Ok(axum::Json(media::images::get_images(app, &body).await?).into_response()),
+        "GetIceServerConfig" => Ok(axum::Json(
+            signaling::ice::get_ice_server_config(app, &body).await?,
+        )
+        .into_response()),
         "GetDASHStreamingSessionURL" => {
             let url = media::hls::session_url(app, &body, media::hls::Protocol::Dash).await?;
             Ok(axum::Json(url).into_response())

@@ -21,6 +21,7 @@ mod error;
 mod http_api;
 mod kinesis;
 mod media;
+mod signaling;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -33,6 +34,7 @@ use tokio::sync::watch;
 pub use auth::Credentials;
 pub use datadir::RunningServer;
 pub use error::ApiError;
+pub use signaling::SignalingLimits;
 
 /// How to run a kvs-local server.
 #[derive(Debug, Clone)]
@@ -51,6 +53,10 @@ pub struct Config {
     pub retention_check: std::time::Duration,
     /// How long media of streams with zero retention is kept for live readers.
     pub zero_retention_keep: std::time::Duration,
+    /// Limits of signaling connections.
+    pub signaling: SignalingLimits,
+    /// UDP port of the TURN/STUN server (on the same IP as `addr`); 0 picks a free one.
+    pub turn_port: u16,
 }
 
 impl Config {
@@ -72,6 +78,8 @@ impl Config {
                 .expect("the default account id is valid"),
             retention_check: std::time::Duration::from_secs(60),
             zero_retention_keep: std::time::Duration::from_secs(5 * 60),
+            signaling: SignalingLimits::default(),
+            turn_port: 0,
         }
     }
 }
@@ -152,6 +160,11 @@ pub(crate) struct App {
     pub(crate) session_key: Vec<u8>,
     /// Expiry times (epoch ms) of the playback sessions handed out, by stream ARN.
     pub(crate) sessions: Mutex<HashMap<String, Vec<i64>>>,
+    /// Connected signaling clients.
+    pub(crate) signaling: signaling::Signaling,
+    pub(crate) signaling_limits: SignalingLimits,
+    /// The TURN server handed out by GetIceServerConfig.
+    pub(crate) turn: signaling::turn::TurnServer,
 }
 
 pub(crate) struct ResolvedConfig {
@@ -215,6 +228,13 @@ impl Server {
             addr
         };
         let url = format!("http://{host}");
+        let turn_secret = auth::hmac(&session_key, b"kvs-local TURN secret");
+        let turn = signaling::turn::TurnServer::start(host.ip(), config.turn_port, turn_secret)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: SocketAddr::new(host.ip(), config.turn_port),
+                source,
+            })?;
         let app = Arc::new(App {
             config: ResolvedConfig {
                 public_url: url.clone(),
@@ -227,6 +247,9 @@ impl Server {
             stats: Stats::default(),
             session_key,
             sessions: Mutex::new(HashMap::new()),
+            signaling: signaling::Signaling::default(),
+            signaling_limits: config.signaling.clone(),
+            turn,
         });
         lock.publish(&RunningServer {
             url: url.clone(),
@@ -247,6 +270,7 @@ impl Server {
             app.clone(),
             config.retention_check,
         ));
+        let turn_app = app.clone();
         let task = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
@@ -265,6 +289,7 @@ impl Server {
             kinesis_sweeper.abort();
             let _ = sweeper.await;
             let _ = kinesis_sweeper.await;
+            turn_app.turn.close().await;
             drop(lock);
         });
         tracing::info!(%url, data_dir = %data_dir.display(), "kvs-local listening");
@@ -311,6 +336,7 @@ impl Server {
     /// Stops accepting requests, lets running ones finish and releases the data directory.
     pub async fn shutdown(mut self) {
         self.app.media.live.end_all();
+        self.app.signaling.close_all();
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
@@ -321,6 +347,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.app.media.live.end_all();
+        self.app.signaling.close_all();
         let _ = self.stop.send(true);
     }
 }

@@ -1,0 +1,58 @@
+//! `GetIceServerConfig` (`POST /v1/get-ice-server-config` on the channel's HTTPS endpoint).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::App;
+use crate::control::ChannelSelector;
+use crate::error::ApiError;
+
+/// How long TURN credentials are valid (KVS hands out 300 s).
+const CREDENTIALS_TTL: Duration = Duration::from_secs(300);
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Input {
+    #[serde(rename = "ChannelARN")]
+    channel_arn: Option<String>,
+    client_id: Option<String>,
+    service: Option<String>,
+}
+
+pub(crate) async fn get_ice_server_config(app: &App, body: &[u8]) -> Result<Value, ApiError> {
+    let input: Input = serde_json::from_slice(if body.is_empty() { b"{}" } else { body })
+        .map_err(|e| ApiError::invalid_argument(format!("malformed request body: {e}")))?;
+    let arn = input
+        .channel_arn
+        .ok_or_else(|| ApiError::invalid_argument("ChannelARN is required"))?;
+    if let Some(service) = &input.service
+        && service != "TURN"
+    {
+        return Err(ApiError::invalid_argument(format!(
+            "Service {service:?} is not valid; use TURN"
+        )));
+    }
+    let client = match input.client_id {
+        Some(id) if super::valid_client_id(&id) => id,
+        Some(id) => {
+            return Err(ApiError::invalid_argument(format!(
+                "ClientId {id:?} is not valid"
+            )));
+        }
+        None => "master".to_owned(),
+    };
+    ChannelSelector::by_arn(arn).load(app).await?;
+    let turn = &app.turn;
+    let creds = turn.credentials(&client, CREDENTIALS_TTL);
+    let addr = turn.addr();
+    Ok(json!({
+        "IceServerList": [{
+            "Uris": [format!("turn:{addr}?transport=udp")],
+            "Username": creds.username,
+            "Password": creds.password,
+            "Ttl": CREDENTIALS_TTL.as_secs(),
+        }]
+    }))
+}

@@ -1,0 +1,1 @@
+//! WebRTC peers: a master that serves many viewers, and a viewer.

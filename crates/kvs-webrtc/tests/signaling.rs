@@ -1,0 +1,339 @@
+//! The signaling client against a real kvs-local over loopback.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kvs_control::{ChannelSpec, ControlPlane};
+use kvs_endpoint::{EndpointResolver, KvsConfig};
+use kvs_local::{Config, Server, SignalingLimits};
+use kvs_types::{Arn, ChannelName};
+use kvs_webrtc::signaling::{
+    ClientId, IceCandidate, Incoming, Outgoing, Role, Signal, SignalingClient, SignalingError,
+    SignalingEvent, SignalingOptions,
+};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Local {
+    server: Server,
+    config: KvsConfig,
+    resolver: Arc<EndpointResolver>,
+    channel: Arn,
+    dir: tempfile::TempDir,
+}
+
+async fn local(limits: SignalingLimits) -> Local {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(dir.path());
+    config.signaling = limits;
+    let server = Server::start(config).await.unwrap();
+    let kvs = kvs_config(&server, &server.credentials().secret_access_key).await;
+    let channel = ControlPlane::new(&kvs)
+        .ensure_channel(&ChannelSpec::new(ChannelName::new("door").unwrap()))
+        .await
+        .unwrap();
+    Local {
+        resolver: Arc::new(EndpointResolver::new(&kvs)),
+        channel: Arn::parse(&channel.channel_arn).unwrap(),
+        server,
+        config: kvs,
+        dir,
+    }
+}
+
+async fn kvs_config(server: &Server, secret: &str) -> KvsConfig {
+    KvsConfig::for_endpoint(
+        server.url(),
+        "us-east-1",
+        &server.credentials().access_key_id,
+        secret,
+    )
+    .await
+}
+
+fn fast() -> SignalingOptions {
+    SignalingOptions {
+        min_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(200),
+        ..SignalingOptions::default()
+    }
+}
+
+impl Local {
+    async fn connect(&self, role: Role) -> SignalingClient {
+        SignalingClient::connect(
+            &self.config,
+            self.resolver.clone(),
+            self.channel.clone(),
+            role,
+            fast(),
+        )
+        .await
+        .unwrap()
+    }
+}
+
+fn viewer(id: &str) -> Role {
+    Role::Viewer(ClientId::new(id).unwrap())
+}
+
+fn offer(sdp: &str) -> Outgoing {
+    Outgoing {
+        signal: Signal::Offer(sdp.into()),
+        recipient: None,
+        correlation_id: None,
+    }
+}
+
+/// The next message, skipping connection events.
+async fn next_message(client: &mut SignalingClient) -> Incoming {
+    loop {
+        match tokio::time::timeout(WAIT, client.recv()).await.unwrap() {
+            Some(SignalingEvent::Message(m)) => return m,
+            Some(_) => {}
+            None => panic!("the client closed"),
+        }
+    }
+}
+
+async fn next_event(client: &mut SignalingClient) -> SignalingEvent {
+    tokio::time::timeout(WAIT, client.recv())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn master_and_viewer_exchange_offer_answer_and_candidates() {
+    let local = local(SignalingLimits::default()).await;
+    let mut master = local.connect(Role::Master).await;
+    let mut viewer = local.connect(viewer("viewer-1")).await;
+
+    viewer.send(offer("v=0 offer"));
+    assert_eq!(
+        next_message(&mut master).await,
+        Incoming::Signal {
+            sender: Some(ClientId::new("viewer-1").unwrap()),
+            signal: Signal::Offer("v=0 offer".into())
+        }
+    );
+    let candidate = IceCandidate {
+        candidate: "candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host".into(),
+        sdp_mid: Some("0".into()),
+        sdp_m_line_index: Some(0),
+    };
+    for signal in [
+        Signal::Answer("v=0 answer".into()),
+        Signal::IceCandidate(candidate.clone()),
+    ] {
+        master.send(Outgoing {
+            signal: signal.clone(),
+            recipient: Some(ClientId::new("viewer-1").unwrap()),
+            correlation_id: None,
+        });
+        assert_eq!(
+            next_message(&mut viewer).await,
+            Incoming::Signal {
+                sender: None,
+                signal
+            }
+        );
+    }
+    assert_eq!(local.server.calls("ConnectAsMaster"), 1);
+    assert_eq!(local.server.calls("ConnectAsViewer"), 1);
+}
+
+#[tokio::test]
+async fn an_offer_sent_before_the_master_connects_is_delivered_when_it_does() {
+    let local = local(SignalingLimits::default()).await;
+    let viewer = local.connect(viewer("early")).await;
+    viewer.send(offer("first"));
+    viewer.send(offer("second"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut master = local.connect(Role::Master).await;
+    // a newer undelivered offer replaces the older one
+    let Incoming::Signal { signal, .. } = next_message(&mut master).await else {
+        panic!("not a signal")
+    };
+    assert_eq!(signal, Signal::Offer("second".into()));
+}
+
+#[tokio::test]
+async fn a_master_message_without_recipient_gets_a_status_response() {
+    let local = local(SignalingLimits::default()).await;
+    let mut master = local.connect(Role::Master).await;
+    master.send(Outgoing {
+        signal: Signal::Answer("x".into()),
+        recipient: None,
+        correlation_id: Some("corr-7".into()),
+    });
+    let Incoming::Status(status) = next_message(&mut master).await else {
+        panic!("not a status response")
+    };
+    assert_eq!(status.correlation_id.as_deref(), Some("corr-7"));
+    assert_eq!(status.status_code.as_deref(), Some("400"));
+    assert!(
+        status
+            .description
+            .unwrap_or_default()
+            .contains("recipientClientId")
+    );
+}
+
+#[tokio::test]
+async fn a_bad_presigned_url_is_refused() {
+    let local = local(SignalingLimits::default()).await;
+    let wrong = kvs_config(&local.server, "not-the-secret").await;
+    let err = SignalingClient::connect(
+        &wrong,
+        local.resolver.clone(),
+        local.channel.clone(),
+        Role::Master,
+        fast(),
+    )
+    .await
+    .unwrap_err();
+    let SignalingError::Connect { message, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(message.contains("403"), "{err}");
+
+    // A valid URL with its signature tampered with, and one naming another channel.
+    let signer = local.config.signer("kinesisvideo");
+    let endpoint = local.server.url().replacen("http", "ws", 1);
+    let url = format!(
+        "{endpoint}/?X-Amz-ChannelARN={}",
+        local
+            .channel
+            .as_str()
+            .replace(':', "%3A")
+            .replace('/', "%2F")
+    );
+    let signed = signer
+        .presign_url(&url, Duration::from_secs(299))
+        .await
+        .unwrap();
+    let (head, sig) = signed.rsplit_once("X-Amz-Signature=").unwrap();
+    let flipped = if sig.starts_with('0') { "1" } else { "0" };
+    let tampered = format!("{head}X-Amz-Signature={flipped}{}", &sig[1..]);
+    let err = tokio_tungstenite::connect_async(tampered)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+    let other = signed.replace("door", "hall");
+    assert!(tokio_tungstenite::connect_async(other).await.is_err());
+    // and the untampered one works
+    assert!(tokio_tungstenite::connect_async(signed).await.is_ok());
+}
+
+#[tokio::test]
+async fn bad_client_ids_and_an_eleventh_viewer_are_refused() {
+    let local = local(SignalingLimits::default()).await;
+    let mut viewers = Vec::new();
+    for i in 0..10 {
+        viewers.push(local.connect(viewer(&format!("v{i}"))).await);
+    }
+    let err = SignalingClient::connect(
+        &local.config,
+        local.resolver.clone(),
+        local.channel.clone(),
+        viewer("v10"),
+        fast(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("ClientLimitExceededException"),
+        "{err}"
+    );
+    drop(viewers);
+
+    // Client ids the KVS rules forbid, sent by hand (ClientId refuses to build them).
+    let signer = local.config.signer("kinesisvideo");
+    let endpoint = local.server.url().replacen("http", "ws", 1);
+    for bad in ["AWS_admin", "has%20space"] {
+        let url = format!(
+            "{endpoint}/?X-Amz-ChannelARN={}&X-Amz-ClientId={bad}",
+            local
+                .channel
+                .as_str()
+                .replace(':', "%3A")
+                .replace('/', "%2F")
+        );
+        let signed = signer
+            .presign_url(&url, Duration::from_secs(299))
+            .await
+            .unwrap();
+        let err = tokio_tungstenite::connect_async(signed).await.unwrap_err();
+        assert!(err.to_string().contains("400"), "{bad}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn go_away_is_honoured_and_the_client_carries_on() {
+    let local = local(SignalingLimits {
+        max_connection: Duration::from_secs(2),
+        go_away_grace: Duration::from_secs(1),
+        ..SignalingLimits::default()
+    })
+    .await;
+    let mut master = local.connect(Role::Master).await;
+    assert_eq!(next_message(&mut master).await, Incoming::GoAway);
+    assert_eq!(next_event(&mut master).await, SignalingEvent::Reconnected);
+    assert_eq!(local.server.calls("ConnectAsMaster"), 2);
+    let viewer = local.connect(viewer("after-go-away")).await;
+    viewer.send(offer("hello"));
+    assert!(matches!(
+        next_message(&mut master).await,
+        Incoming::Signal { .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_reconnected_and_a_new_viewer_can_then_connect() {
+    let Local {
+        server,
+        config,
+        resolver,
+        channel,
+        dir,
+    } = local(SignalingLimits::default()).await;
+    let addr = server.addr();
+    let mut master = SignalingClient::connect(
+        &config,
+        resolver.clone(),
+        channel.clone(),
+        Role::Master,
+        fast(),
+    )
+    .await
+    .unwrap();
+    // kvs-local goes away under the connection, and comes back on the same port.
+    server.shutdown().await;
+    assert!(matches!(
+        next_event(&mut master).await,
+        SignalingEvent::Disconnected { .. }
+    ));
+    let mut restarted = Config::new(dir.path());
+    restarted.addr = addr;
+    let server = Server::start(restarted).await.unwrap();
+    assert_eq!(next_event(&mut master).await, SignalingEvent::Reconnected);
+
+    let viewer = SignalingClient::connect(
+        &config,
+        resolver.clone(),
+        channel.clone(),
+        viewer("new-viewer"),
+        fast(),
+    )
+    .await
+    .unwrap();
+    viewer.send(offer("after the drop"));
+    let Incoming::Signal { sender, .. } = next_message(&mut master).await else {
+        panic!("not a signal")
+    };
+    assert_eq!(sender.unwrap().as_str(), "new-viewer");
+    drop(server);
+}
