@@ -1,0 +1,167 @@
+//! The master's frame feed: one source, fanned out to every viewer through a broadcast channel,
+//! with the current group of pictures (from the last key frame on) kept so that a viewer
+//! joining mid-GOP can start at once instead of waiting up to a GOP for the next key frame.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use kvs_mkv::Frame;
+use tokio::sync::broadcast;
+
+use super::error::{PeerError, Result};
+use super::h264::{ParameterSets, to_annexb};
+
+/// Frames a viewer may fall behind by before it skips to the next key frame.
+const BROADCAST_FRAMES: usize = 120;
+/// A longer GOP is not kept (a viewer then waits for the next key frame).
+const GOP_MAX_FRAMES: usize = 600;
+const GOP_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// A video frame ready for the RTP payloader.
+#[derive(Debug)]
+pub(crate) struct VideoFrame {
+    pub(crate) annexb: Bytes,
+    pub(crate) key: bool,
+    pub(crate) timestamp_ns: u64,
+}
+
+#[derive(Default)]
+struct Gop {
+    frames: Vec<Arc<VideoFrame>>,
+    bytes: usize,
+    /// Set when the GOP grew past the limits; nothing is kept until the next key frame.
+    overflowed: bool,
+}
+
+pub(crate) struct Feed {
+    video_track: u64,
+    sets: ParameterSets,
+    tx: broadcast::Sender<Arc<VideoFrame>>,
+    gop: Mutex<Gop>,
+    closed: AtomicBool,
+}
+
+impl Feed {
+    pub(crate) fn new(video_track: u64, sets: ParameterSets) -> Self {
+        Self {
+            video_track,
+            sets,
+            tx: broadcast::channel(BROADCAST_FRAMES).0,
+            gop: Mutex::new(Gop::default()),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn gop(&self) -> std::sync::MutexGuard<'_, Gop> {
+        self.gop.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn push(&self, frame: Frame) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(PeerError::Closed);
+        }
+        if frame.track != self.video_track {
+            // Audio is not sent yet: WebRTC has no AAC, which is what the sources give.
+            return Ok(());
+        }
+        let video = Arc::new(VideoFrame {
+            annexb: to_annexb(&frame.data, frame.key, &self.sets),
+            key: frame.key,
+            timestamp_ns: frame.timestamp_ns,
+        });
+        let mut gop = self.gop();
+        if video.key {
+            *gop = Gop::default();
+        }
+        if !gop.overflowed && (video.key || !gop.frames.is_empty()) {
+            gop.bytes += video.annexb.len();
+            gop.frames.push(Arc::clone(&video));
+            if gop.frames.len() > GOP_MAX_FRAMES || gop.bytes > GOP_MAX_BYTES {
+                *gop = Gop {
+                    overflowed: true,
+                    ..Gop::default()
+                };
+            }
+        }
+        // No receivers is not an error: no viewer is connected yet.
+        let _ = self.tx.send(video);
+        Ok(())
+    }
+
+    /// The frames of the current GOP and a receiver of every frame after them, taken together
+    /// so that none is missed or seen twice.
+    pub(crate) fn subscribe(&self) -> (Vec<Arc<VideoFrame>>, broadcast::Receiver<Arc<VideoFrame>>) {
+        let gop = self.gop();
+        (gop.frames.clone(), self.tx.subscribe())
+    }
+
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+}
+
+/// Where a source's frames go into a [`Master`](super::Master): cheap to clone, never blocks
+/// (a viewer that falls behind skips to the next key frame), usable from any thread.
+#[derive(Clone)]
+pub struct FrameSink {
+    feed: Arc<Feed>,
+}
+
+impl FrameSink {
+    pub(crate) fn new(feed: Arc<Feed>) -> Self {
+        Self { feed }
+    }
+
+    /// Sends a frame to every connected viewer. Frames of tracks other than the video track
+    /// are ignored. Fails once the master is closed, which is the signal for a source loop to
+    /// stop.
+    pub fn send(&self, frame: Frame) -> Result<()> {
+        self.feed.push(frame)
+    }
+}
+
+impl std::fmt::Debug for FrameSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameSink")
+            .field("video_track", &self.feed.video_track)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn frame(track: u64, key: bool, t: u64) -> Frame {
+        Frame {
+            track,
+            timestamp_ns: t,
+            key,
+            data: Bytes::from_static(&[0, 0, 0, 2, 0x41, 1]),
+        }
+    }
+
+    #[test]
+    fn a_new_subscriber_gets_the_gop_since_the_last_key_frame() {
+        let feed = Feed::new(1, ParameterSets::default());
+        feed.push(frame(1, false, 0)).unwrap();
+        let (cached, _) = feed.subscribe();
+        assert!(cached.is_empty(), "nothing before the first key frame");
+        for (key, t) in [(true, 1), (false, 2), (true, 3), (false, 4)] {
+            feed.push(frame(1, key, t)).unwrap();
+        }
+        feed.push(frame(2, true, 5)).unwrap();
+        let (cached, mut rx) = feed.subscribe();
+        let times: Vec<u64> = cached.iter().map(|f| f.timestamp_ns).collect();
+        assert_eq!(times, [3, 4]);
+        feed.push(frame(1, false, 6)).unwrap();
+        assert_eq!(rx.try_recv().unwrap().timestamp_ns, 6);
+        feed.close();
+        assert!(matches!(
+            feed.push(frame(1, true, 7)),
+            Err(PeerError::Closed)
+        ));
+    }
+}

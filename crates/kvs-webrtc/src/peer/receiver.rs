@@ -1,0 +1,115 @@
+//! Receiving a viewer's video track: RTP to access units to [`Frame`]s, asking the master for
+//! a key frame (PLI) while the stream cannot be decoded.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kvs_mkv::{Frame, TrackInfo};
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+
+use super::depacketize::Assembler;
+use super::h264::{avc_sps, sps_dimensions};
+use super::reorder::Reorder;
+use super::stats::MediaCounters;
+
+/// The track number frames are given.
+pub(crate) const VIDEO_TRACK: u64 = 1;
+const PLI_INTERVAL: Duration = Duration::from_secs(1);
+const RTP_CLOCK: i64 = 90_000;
+
+pub(crate) struct VideoReceiver {
+    pub(crate) track: Arc<dyn TrackRemote>,
+    pub(crate) frames: mpsc::Sender<Frame>,
+    pub(crate) counters: Arc<MediaCounters>,
+    pub(crate) track_info: Arc<Mutex<Option<TrackInfo>>>,
+}
+
+impl VideoReceiver {
+    pub(crate) async fn run(self) {
+        let media_ssrc = self.track.ssrcs().await.first().copied().unwrap_or(0);
+        let mut reorder = Reorder::default();
+        let mut assembler = Assembler::default();
+        let mut in_order = Vec::new();
+        let mut units = Vec::new();
+        let mut first_rtp_time: Option<i64> = None;
+        let mut reader_behind = false;
+        let mut lost_packets = 0;
+        let mut lost_frames = 0;
+        let mut last_pli: Option<Instant> = None;
+        while let Some(event) = self.track.poll().await {
+            let packet = match event {
+                TrackRemoteEvent::OnRtpPacket(p) => p,
+                TrackRemoteEvent::OnEnded => break,
+                _ => continue,
+            };
+            reorder.push(packet, Instant::now(), &mut in_order);
+            for packet in in_order.drain(..) {
+                assembler.push(&packet, &mut units);
+            }
+            let losses = assembler.losses();
+            self.counters.lost(losses.packets - lost_packets);
+            for _ in lost_frames..losses.frames {
+                self.counters.dropped();
+            }
+            (lost_packets, lost_frames) = (losses.packets, losses.frames);
+
+            for unit in units.drain(..) {
+                if unit.key {
+                    self.learn_track(&unit.data);
+                }
+                let base = *first_rtp_time.get_or_insert(unit.rtp_time);
+                let ticks = (unit.rtp_time - base).max(0);
+                let frame = Frame {
+                    track: VIDEO_TRACK,
+                    timestamp_ns: u64::try_from(ticks * 1_000_000_000 / RTP_CLOCK).unwrap_or(0),
+                    key: unit.key,
+                    data: unit.data,
+                };
+                self.counters.frame(frame.data.len(), frame.key);
+                if reader_behind && !frame.key {
+                    self.counters.dropped();
+                    continue;
+                }
+                // The driver drops packets when this loop falls behind, so a slow reader loses
+                // frames here, up to the next key frame, instead.
+                reader_behind = match self.frames.try_send(frame) {
+                    Ok(()) => false,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        self.counters.dropped();
+                        true
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                };
+            }
+
+            if assembler.needs_key_frame() && last_pli.is_none_or(|t| t.elapsed() >= PLI_INTERVAL) {
+                last_pli = Some(Instant::now());
+                let pli = PictureLossIndication {
+                    sender_ssrc: 0,
+                    media_ssrc,
+                };
+                if let Err(e) = self.track.write_rtcp(vec![Box::new(pli)]).await {
+                    tracing::debug!("key frame request (PLI) not sent: {e}");
+                }
+            }
+        }
+    }
+
+    /// The track's codec data, from the first key frame's SPS and PPS.
+    fn learn_track(&self, access_unit: &[u8]) {
+        let mut info = self.track_info.lock().unwrap_or_else(|p| p.into_inner());
+        if info.is_some() {
+            return;
+        }
+        let Ok(avcc) = kvs_mkv::codec::avcc_from_access_unit(access_unit) else {
+            return;
+        };
+        let (width, height) = avc_sps(access_unit)
+            .and_then(sps_dimensions)
+            .unwrap_or((0, 0));
+        *info = Some(TrackInfo::h264(VIDEO_TRACK, width, height, avcc));
+    }
+}

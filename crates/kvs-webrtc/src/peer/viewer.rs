@@ -1,0 +1,343 @@
+//! The viewer: offers to receive video and open a data channel, and hands out what the master
+//! sends as H.264 frames.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use kvs_mkv::{Frame, TrackInfo};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use webrtc::peer_connection::{
+    PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription,
+};
+use webrtc::rtp_transceiver::RTCRtpTransceiverInit;
+
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+
+use super::connection::{self, Link, RECV_ONLY, is_over};
+use super::data::{self, DataEvent, DataMessage, DataSlot, KVS_DATA_CHANNEL};
+use super::error::{PeerError, Result};
+use super::ice::IceConfig;
+use super::outbound::{Outbound, from_signal};
+use super::receiver::VideoReceiver;
+use super::stats::{MediaCounters, PeerStats, collect};
+use crate::signaling::{Incoming, Outgoing, Signal, StatusResponse};
+
+const EVENTS: usize = 256;
+
+/// How a [`Viewer`] connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewerConfig {
+    /// ICE servers, relay-only mode and local addresses.
+    pub ice: IceConfig,
+    /// Open a data channel with this label (`None`: no data channel).
+    pub data_channel: Option<String>,
+    /// Frames waiting for the reader before newer ones are dropped (up to the next key frame).
+    pub frame_buffer: usize,
+}
+
+impl Default for ViewerConfig {
+    fn default() -> Self {
+        Self {
+            ice: IceConfig::default(),
+            data_channel: Some(KVS_DATA_CHANNEL.to_owned()),
+            frame_buffer: 256,
+        }
+    }
+}
+
+/// What happens to a viewer's connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ViewerEvent {
+    /// The connection is up.
+    Connected,
+    /// The connection was lost; it may come back.
+    Disconnected,
+    /// The connection failed or was closed, for good.
+    Ended,
+    /// The data channel opened.
+    DataChannelOpen,
+    /// The data channel closed.
+    DataChannelClosed,
+    /// The master sent a data channel message.
+    Data(DataMessage),
+    /// The signaling service refused a message (`STATUS_RESPONSE`).
+    SignalingError(StatusResponse),
+}
+
+/// What a viewer delivers.
+#[derive(Debug)]
+pub struct ViewerOutput {
+    /// Video frames from the first key frame on: track 1, AVC (length-prefixed) H.264 with the
+    /// SPS and PPS in key frames, timestamps in nanoseconds from the first frame.
+    pub frames: mpsc::Receiver<Frame>,
+    /// Connection and data channel events.
+    pub events: mpsc::Receiver<ViewerEvent>,
+}
+
+/// A KVS viewer: sends an `SDP_OFFER` for receive-only H.264 video and a data channel, trickles
+/// candidates, and turns the master's video into [`Frame`]s.
+///
+/// It knows nothing of WebSockets: messages to send go to the `transport` sender given to
+/// [`connect`](Self::connect), and what the signaling channel delivers (the master's answer and
+/// candidates) is passed to [`handle`](Self::handle).
+pub struct Viewer {
+    pc: Arc<dyn PeerConnection>,
+    state: watch::Receiver<RTCPeerConnectionState>,
+    data: DataSlot,
+    counters: Arc<MediaCounters>,
+    track_info: Arc<Mutex<Option<TrackInfo>>>,
+    /// Remote candidates that came before the answer; `None` once it is applied.
+    pending: tokio::sync::Mutex<Option<Vec<RTCIceCandidateInit>>>,
+    events: mpsc::Sender<ViewerEvent>,
+    tasks: Vec<JoinHandle<()>>,
+    closed: AtomicBool,
+}
+
+impl Viewer {
+    /// Creates the connection and sends the offer through `transport`. Time to first frame
+    /// is measured from this call.
+    pub async fn connect(
+        config: ViewerConfig,
+        transport: mpsc::Sender<Outgoing>,
+    ) -> Result<(Self, ViewerOutput)> {
+        let started = Instant::now();
+        let outbound = Outbound::start(transport, None);
+        let Link {
+            pc,
+            state,
+            mut data_channels,
+            mut tracks,
+        } = connection::build(&config.ice, Arc::clone(&outbound), None).await?;
+        let (events, events_rx) = mpsc::channel(EVENTS);
+        let (frames, frames_rx) = mpsc::channel(config.frame_buffer.max(1));
+        let counters = Arc::new(MediaCounters::new(started));
+        let track_info = Arc::new(Mutex::new(None));
+        let data = DataSlot::default();
+
+        let offer = async {
+            pc.add_transceiver_from_kind(
+                RtpCodecKind::Video,
+                Some(RTCRtpTransceiverInit {
+                    direction: RECV_ONLY,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(PeerError::webrtc("add a receive-only video transceiver"))?;
+            if let Some(label) = &config.data_channel {
+                let channel = pc
+                    .create_data_channel(label, None)
+                    .await
+                    .map_err(PeerError::webrtc("create the data channel"))?;
+                data::read(channel, data.clone(), events.clone(), viewer_event);
+            }
+            let offer = pc
+                .create_offer(None)
+                .await
+                .map_err(PeerError::webrtc("create the offer"))?;
+            pc.set_local_description(offer.clone())
+                .await
+                .map_err(PeerError::webrtc("apply the offer"))?;
+            Ok::<_, PeerError>(offer)
+        };
+        let offer = match offer.await {
+            Ok(offer) => offer,
+            Err(e) => {
+                let _ = pc.close().await;
+                return Err(e);
+            }
+        };
+        outbound.description(Signal::Offer(offer.sdp));
+
+        let mut tasks = Vec::new();
+        let (slot, events_tx) = (data.clone(), events.clone());
+        tasks.push(tokio::spawn(async move {
+            while let Some(channel) = data_channels.recv().await {
+                data::read(channel, slot.clone(), events_tx.clone(), viewer_event);
+            }
+        }));
+        let receiver = (Arc::clone(&counters), Arc::clone(&track_info));
+        tasks.push(tokio::spawn(async move {
+            while let Some(track) = tracks.recv().await {
+                if track.kind().await == RtpCodecKind::Video {
+                    let video = VideoReceiver {
+                        track,
+                        frames: frames.clone(),
+                        counters: Arc::clone(&receiver.0),
+                        track_info: Arc::clone(&receiver.1),
+                    };
+                    tokio::spawn(video.run());
+                } else {
+                    tokio::spawn(async move { while track.poll().await.is_some() {} });
+                }
+            }
+        }));
+        tasks.push(tokio::spawn(report_state(state.clone(), events.clone())));
+
+        let viewer = Self {
+            pc,
+            state,
+            data,
+            counters,
+            track_info,
+            pending: tokio::sync::Mutex::new(Some(Vec::new())),
+            events,
+            tasks,
+            closed: AtomicBool::new(false),
+        };
+        Ok((
+            viewer,
+            ViewerOutput {
+                frames: frames_rx,
+                events: events_rx,
+            },
+        ))
+    }
+
+    /// Acts on a message from the signaling channel: the master's answer or candidate, or a
+    /// refusal. `GO_AWAY` and `RECONNECT_ICE_SERVER` concern the signaling client, not the
+    /// connection already up, and are ignored here.
+    pub async fn handle(&self, message: Incoming) -> Result<()> {
+        match message {
+            Incoming::Signal { signal, .. } => match signal {
+                Signal::Answer(sdp) => {
+                    let answer = RTCSessionDescription::answer(sdp)
+                        .map_err(PeerError::webrtc("parse the master's answer"))?;
+                    let mut pending = self.pending.lock().await;
+                    self.pc
+                        .set_remote_description(answer)
+                        .await
+                        .map_err(PeerError::webrtc("apply the master's answer"))?;
+                    for candidate in pending.take().unwrap_or_default() {
+                        self.add_candidate(candidate).await;
+                    }
+                    Ok(())
+                }
+                Signal::IceCandidate(c) => {
+                    let Some(candidate) = from_signal(c) else {
+                        return Ok(());
+                    };
+                    let mut pending = self.pending.lock().await;
+                    match pending.as_mut() {
+                        Some(early) => early.push(candidate),
+                        None => self.add_candidate(candidate).await,
+                    }
+                    Ok(())
+                }
+                Signal::Offer(_) => {
+                    tracing::warn!("a viewer takes answers, not offers; offer ignored");
+                    Ok(())
+                }
+            },
+            Incoming::Status(status) => {
+                let _ = self.events.try_send(ViewerEvent::SignalingError(status));
+                Ok(())
+            }
+            Incoming::GoAway | Incoming::ReconnectIceServer => Ok(()),
+        }
+    }
+
+    async fn add_candidate(&self, candidate: RTCIceCandidateInit) {
+        if let Err(e) = self.pc.add_ice_candidate(candidate).await {
+            tracing::debug!("master's candidate refused: {e}");
+        }
+    }
+
+    /// The video track as an MKV track (AVCC codec private from the SPS and PPS, picture
+    /// size), once the first key frame has arrived.
+    pub fn track_info(&self) -> Option<TrackInfo> {
+        self.track_info
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The connection's statistics.
+    pub async fn stats(&self) -> PeerStats {
+        let connected = *self.state.borrow() == RTCPeerConnectionState::Connected;
+        collect(&self.counters, self.pc.as_ref(), connected).await
+    }
+
+    /// Sends binary data on the data channel.
+    pub async fn send_data(&self, data: &[u8]) -> Result<()> {
+        self.data.send(data).await
+    }
+
+    /// Sends text on the data channel.
+    pub async fn send_text(&self, text: &str) -> Result<()> {
+        self.data.send_text(text).await
+    }
+
+    /// Closes the connection.
+    pub async fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for task in &self.tasks {
+            task.abort();
+        }
+        if let Err(e) = self.pc.close().await {
+            tracing::debug!("closing the viewer's connection: {e}");
+        }
+    }
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        for task in &self.tasks {
+            task.abort();
+        }
+        // The connection's driver runs until it is closed, which needs the runtime.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let pc = Arc::clone(&self.pc);
+            runtime.spawn(async move { pc.close().await });
+        }
+    }
+}
+
+impl std::fmt::Debug for Viewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Viewer")
+            .field("state", &*self.state.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+fn viewer_event(event: DataEvent) -> ViewerEvent {
+    match event {
+        DataEvent::Open => ViewerEvent::DataChannelOpen,
+        DataEvent::Message(m) => ViewerEvent::Data(m),
+        DataEvent::Closed => ViewerEvent::DataChannelClosed,
+    }
+}
+
+async fn report_state(
+    mut state: watch::Receiver<RTCPeerConnectionState>,
+    events: mpsc::Sender<ViewerEvent>,
+) {
+    let mut last = None;
+    loop {
+        let current = *state.borrow_and_update();
+        let event = match current {
+            RTCPeerConnectionState::Connected => Some(ViewerEvent::Connected),
+            RTCPeerConnectionState::Disconnected => Some(ViewerEvent::Disconnected),
+            s if is_over(s) => Some(ViewerEvent::Ended),
+            _ => None,
+        };
+        if event.is_some() && event != last {
+            if let Some(e) = event.clone() {
+                let _ = events.send(e).await;
+            }
+            last = event;
+        }
+        if is_over(current) || state.changed().await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! Master and viewers in one process, their signaling moved by a tiny in-test relay: video
+//! recorded and decoded, several viewers with one leaving, data channels both ways.
+#![allow(clippy::unwrap_used)]
+#![cfg(feature = "gst")]
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kvs_gst::{Source, TestPattern};
+use kvs_mkv::{Frame, TrackInfo};
+use kvs_webrtc::peer::{
+    GstSource, IceConfig, Master, MasterConfig, MasterEvent, Viewer, ViewerConfig, ViewerEvent,
+    ViewerOutput,
+};
+use kvs_webrtc::signaling::{ClientId, Incoming, Outgoing};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+/// Generous bound against hangs, never a performance assertion.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Moves signaling messages as KVS would: a viewer's to the master with the viewer as sender,
+/// the master's to the viewer named as recipient, without a sender.
+struct Relay {
+    master: Arc<Master>,
+    master_events: mpsc::Receiver<MasterEvent>,
+    to_master: mpsc::Sender<Incoming>,
+    to_viewers: Arc<Mutex<HashMap<ClientId, mpsc::Sender<Incoming>>>>,
+}
+
+impl Relay {
+    fn start(tracks: &[TrackInfo]) -> Self {
+        let (master_out, mut master_out_rx) = mpsc::channel::<Outgoing>(256);
+        let config = MasterConfig {
+            ice: IceConfig::loopback(),
+            // A viewer that closes is noticed about 5 s later (ICE consent), then dropped.
+            disconnected_timeout: Duration::from_millis(500),
+            ..MasterConfig::default()
+        };
+        let (master, master_events) = Master::new(config, tracks, master_out).unwrap();
+        let master = Arc::new(master);
+        let to_viewers: Arc<Mutex<HashMap<ClientId, mpsc::Sender<Incoming>>>> = Arc::default();
+
+        let routes = Arc::clone(&to_viewers);
+        tokio::spawn(async move {
+            while let Some(message) = master_out_rx.recv().await {
+                let recipient = message.recipient.expect("the master names every recipient");
+                let route = routes.lock().unwrap().get(&recipient).cloned();
+                if let Some(route) = route {
+                    let _ = route
+                        .send(Incoming::Signal {
+                            sender: None,
+                            signal: message.signal,
+                        })
+                        .await;
+                }
+            }
+        });
+        let (to_master, mut master_in) = mpsc::channel::<Incoming>(256);
+        let handler = Arc::clone(&master);
+        tokio::spawn(async move {
+            while let Some(message) = master_in.recv().await {
+                handler.handle(message).await.unwrap();
+            }
+        });
+        Self {
+            master,
+            master_events,
+            to_master,
+            to_viewers,
+        }
+    }
+
+    async fn viewer(&self, name: &str) -> (ClientId, Arc<Viewer>, ViewerOutput) {
+        let id = ClientId::new(name).unwrap();
+        let (viewer_in, mut viewer_in_rx) = mpsc::channel::<Incoming>(256);
+        self.to_viewers
+            .lock()
+            .unwrap()
+            .insert(id.clone(), viewer_in);
+        let (viewer_out, mut viewer_out_rx) = mpsc::channel::<Outgoing>(256);
+        let config = ViewerConfig {
+            ice: IceConfig::loopback(),
+            ..ViewerConfig::default()
+        };
+        let (viewer, output) = Viewer::connect(config, viewer_out).await.unwrap();
+        let viewer = Arc::new(viewer);
+
+        let (to_master, sender) = (self.to_master.clone(), id.clone());
+        tokio::spawn(async move {
+            while let Some(message) = viewer_out_rx.recv().await {
+                let incoming = Incoming::Signal {
+                    sender: Some(sender.clone()),
+                    signal: message.signal,
+                };
+                if to_master.send(incoming).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let handler = Arc::clone(&viewer);
+        tokio::spawn(async move {
+            while let Some(message) = viewer_in_rx.recv().await {
+                handler.handle(message).await.unwrap();
+            }
+        });
+        (id, viewer, output)
+    }
+
+    async fn master_event(&mut self, wanted: impl Fn(&MasterEvent) -> bool) -> MasterEvent {
+        timeout(PATIENCE, async {
+            loop {
+                let event = self.master_events.recv().await.unwrap();
+                if wanted(&event) {
+                    return event;
+                }
+            }
+        })
+        .await
+        .unwrap()
+    }
+}
+
+fn packet_times(path: &std::path::Path) -> Vec<f64> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "packet=pts_time",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+async fn test_pattern() -> GstSource {
+    GstSource::open(Source::TestPattern(TestPattern {
+        width: 320,
+        height: 240,
+        bitrate_kbps: 500,
+        ..TestPattern::default()
+    }))
+    .await
+    .unwrap()
+}
+
+async fn frames(output: &mut ViewerOutput, n: usize) -> Vec<Frame> {
+    let mut got = Vec::with_capacity(n);
+    while got.len() < n {
+        got.push(
+            timeout(PATIENCE, output.frames.recv())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    got
+}
+
+async fn viewer_event(
+    output: &mut ViewerOutput,
+    wanted: impl Fn(&ViewerEvent) -> bool,
+) -> ViewerEvent {
+    timeout(PATIENCE, async {
+        loop {
+            let event = output.events.recv().await.unwrap();
+            if wanted(&event) {
+                return event;
+            }
+        }
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_records_video_that_gstreamer_decodes() {
+    let source = test_pattern().await;
+    let relay = Relay::start(source.tracks());
+    let feeding = source.start(relay.master.frame_sink());
+    let (id, viewer, mut output) = relay.viewer("viewer-record").await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("viewer.mkv");
+    let summary = timeout(
+        PATIENCE,
+        kvs_webrtc::peer::record(&mut output.frames, &path, Duration::from_secs(5)),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(summary.duration >= Duration::from_secs(5), "{summary:?}");
+
+    let stats = viewer.stats().await;
+    println!("viewer: {stats:?}");
+    assert!(stats.connected);
+    assert!(stats.time_to_first_frame.is_some(), "{stats:?}");
+    assert!(stats.frames as u64 >= summary.frames);
+    let info = viewer.track_info().unwrap();
+    assert_eq!(info.codec_id, TrackInfo::H264);
+    assert_eq!(
+        info.kind,
+        kvs_mkv::TrackKind::Video {
+            width: 320,
+            height: 240
+        }
+    );
+    let sent = relay.master.stats(&id).await.unwrap();
+    println!("master to viewer: {sent:?}");
+    assert!(sent.time_to_first_frame.is_some());
+
+    let status = Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(
+            format!(
+                "filesrc location={} ! matroskademux ! h264parse ! avdec_h264 ! fakesink",
+                path.display()
+            )
+            .split_whitespace(),
+        )
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "GStreamer could not decode {}",
+        path.display()
+    );
+    let probe = kvs_testkit::ffprobe(&path);
+    let stream = &probe["streams"][0];
+    assert_eq!(stream["codec_name"], "h264");
+    let decoded: u64 = stream["nb_read_frames"].as_str().unwrap().parse().unwrap();
+    assert_eq!(decoded, summary.frames, "{probe}");
+    // A live recording has no Duration element: the span is read from the packets.
+    let times = packet_times(&path);
+    let span = times.iter().fold(0.0, |a: f64, b| a.max(*b))
+        - times.iter().fold(f64::MAX, |a, b| a.min(*b));
+    assert!(span >= 5.0, "{span} s of video");
+
+    viewer.close().await;
+    relay.master.close().await;
+    assert!(feeding.await.unwrap().unwrap() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_viewer_leaving_does_not_disturb_the_others() {
+    let source = test_pattern().await;
+    let mut relay = Relay::start(source.tracks());
+    let _feeding = source.start(relay.master.frame_sink());
+    let mut viewers = Vec::new();
+    for name in ["viewer-1", "viewer-2", "viewer-3"] {
+        viewers.push(relay.viewer(name).await);
+    }
+    for (_, _, output) in &mut viewers {
+        let first = frames(output, 10).await;
+        assert!(first[0].key, "every viewer starts on a key frame");
+    }
+    assert_eq!(relay.master.viewers().len(), 3);
+
+    let (leaving, viewer, _) = viewers.remove(1);
+    viewer.close().await;
+    drop(viewer);
+    relay
+        .master_event(|e| *e == MasterEvent::ViewerLeft(leaving.clone()))
+        .await;
+    assert_eq!(relay.master.viewers().len(), 2);
+
+    for (id, viewer, output) in &mut viewers {
+        // Drain what was queued before the departure, then see new frames arrive.
+        while output.frames.try_recv().is_ok() {}
+        let later = frames(output, 30).await;
+        assert!(
+            later
+                .windows(2)
+                .all(|w| w[0].timestamp_ns < w[1].timestamp_ns)
+        );
+        let stats = viewer.stats().await;
+        assert!(stats.connected, "{id}: {stats:?}");
+    }
+    relay.master.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_channel_messages_go_both_ways() {
+    let avcc = kvs_mkv::codec::avcc_from_parameter_sets(
+        &[&[0x67, 0x42, 0xc0, 0x15, 0xd9, 0x01, 0x41, 0xfb]],
+        &[&[0x68, 0xcb, 0x83, 0xcb, 0x20]],
+    )
+    .unwrap();
+    let mut relay = Relay::start(&[TrackInfo::h264(1, 320, 240, avcc)]);
+    let (id, viewer, mut output) = relay.viewer("viewer-data").await;
+
+    viewer_event(&mut output, |e| *e == ViewerEvent::DataChannelOpen).await;
+    relay
+        .master_event(|e| *e == MasterEvent::DataChannelOpen(id.clone()))
+        .await;
+
+    viewer.send_text("hello master").await.unwrap();
+    let MasterEvent::Data {
+        viewer: from,
+        message,
+    } = relay
+        .master_event(|e| matches!(e, MasterEvent::Data { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!((from, message.text()), (id.clone(), Some("hello master")));
+    assert!(message.is_text);
+
+    relay.master.send_data(&id, &[1, 2, 3]).await.unwrap();
+    let ViewerEvent::Data(message) =
+        viewer_event(&mut output, |e| matches!(e, ViewerEvent::Data(_))).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(&message.data[..], &[1, 2, 3]);
+    assert!(!message.is_text);
+
+    viewer.close().await;
+    relay.master.close().await;
+}
