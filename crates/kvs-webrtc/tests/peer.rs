@@ -11,8 +11,8 @@ use std::time::Duration;
 use kvs_gst::{Source, TestPattern};
 use kvs_mkv::{Frame, TrackInfo};
 use kvs_webrtc::peer::{
-    GstSource, IceConfig, Master, MasterConfig, MasterEvent, Viewer, ViewerConfig, ViewerEvent,
-    ViewerOutput,
+    GstSource, IceConfig, IceServer, Master, MasterConfig, MasterEvent, Viewer, ViewerConfig,
+    ViewerEvent, ViewerOutput,
 };
 use kvs_webrtc::signaling::{ClientId, Incoming, Outgoing};
 use tokio::sync::mpsc;
@@ -28,13 +28,18 @@ struct Relay {
     master_events: mpsc::Receiver<MasterEvent>,
     to_master: mpsc::Sender<Incoming>,
     to_viewers: Arc<Mutex<HashMap<ClientId, mpsc::Sender<Incoming>>>>,
+    ice: IceConfig,
 }
 
 impl Relay {
     fn start(tracks: &[TrackInfo]) -> Self {
+        Self::with_ice(tracks, IceConfig::loopback())
+    }
+
+    fn with_ice(tracks: &[TrackInfo], ice: IceConfig) -> Self {
         let (master_out, mut master_out_rx) = mpsc::channel::<Outgoing>(256);
         let config = MasterConfig {
-            ice: IceConfig::loopback(),
+            ice: ice.clone(),
             // A viewer that closes is noticed about 5 s later (ICE consent), then dropped.
             disconnected_timeout: Duration::from_millis(500),
             ..MasterConfig::default()
@@ -70,6 +75,7 @@ impl Relay {
             master_events,
             to_master,
             to_viewers,
+            ice,
         }
     }
 
@@ -82,7 +88,7 @@ impl Relay {
             .insert(id.clone(), viewer_in);
         let (viewer_out, mut viewer_out_rx) = mpsc::channel::<Outgoing>(256);
         let config = ViewerConfig {
-            ice: IceConfig::loopback(),
+            ice: self.ice.clone(),
             ..ViewerConfig::default()
         };
         let (viewer, output) = Viewer::connect(config, viewer_out).await.unwrap();
@@ -328,6 +334,123 @@ async fn data_channel_messages_go_both_ways() {
     assert_eq!(&message.data[..], &[1, 2, 3]);
     assert!(!message.is_text);
 
+    viewer.close().await;
+    relay.master.close().await;
+}
+
+/// A TURN server on 127.0.0.1 that knows one user.
+async fn turn_server(username: &str, password: &str) -> (turn::server::Server, IceServer) {
+    struct OneUser(String, String);
+    impl turn::auth::AuthHandler for OneUser {
+        fn auth_handle(
+            &self,
+            username: &str,
+            realm: &str,
+            _: std::net::SocketAddr,
+        ) -> Result<Vec<u8>, turn::Error> {
+            if username != self.0 {
+                return Err(turn::Error::Other(format!("no user {username}")));
+            }
+            Ok(turn::auth::generate_auth_key(username, realm, &self.1))
+        }
+    }
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let server = turn::server::Server::new(turn::server::config::ServerConfig {
+        conn_configs: vec![turn::server::config::ConnConfig {
+            conn: Arc::new(socket),
+            relay_addr_generator: Box::new(
+                turn::relay::relay_static::RelayAddressGeneratorStatic {
+                    relay_address: addr.ip(),
+                    address: addr.ip().to_string(),
+                    net: Arc::new(webrtc_util::vnet::net::Net::new(None)),
+                },
+            ),
+        }],
+        realm: "test".to_owned(),
+        auth_handler: Arc::new(OneUser(username.to_owned(), password.to_owned())),
+        channel_bind_timeout: Duration::from_secs(0),
+        alloc_close_notify: None,
+    })
+    .await
+    .unwrap();
+    let ice_server = IceServer {
+        urls: vec![format!("turn:{addr}?transport=udp")],
+        username: username.to_owned(),
+        credential: password.to_owned(),
+    };
+    (server, ice_server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_only_peers_connect_through_turn() {
+    let (turn, server) = turn_server("kvs", "secret").await;
+    let ice = IceConfig {
+        servers: vec![server],
+        relay_only: true,
+        ..IceConfig::loopback()
+    };
+    let source = test_pattern().await;
+    let relay = Relay::with_ice(source.tracks(), ice);
+    let _feeding = source.start(relay.master.frame_sink());
+    let (id, viewer, mut output) = relay.viewer("viewer-relayed").await;
+
+    let received = frames(&mut output, 30).await;
+    assert!(received[0].key);
+    let stats = viewer.stats().await;
+    println!("relayed viewer: {stats:?}");
+    assert_eq!(
+        stats.local_candidate_type.as_deref(),
+        Some("relay"),
+        "{stats:?}"
+    );
+    let sent = relay.master.stats(&id).await.unwrap();
+    assert_eq!(
+        sent.local_candidate_type.as_deref(),
+        Some("relay"),
+        "{sent:?}"
+    );
+
+    viewer.close().await;
+    relay.master.close().await;
+    turn.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_frame_request_is_answered_with_the_current_gop() {
+    let source = test_pattern().await;
+    let relay = Relay::start(source.tracks());
+    let _feeding = source.start(relay.master.frame_sink());
+    let (_, viewer, mut output) = relay.viewer("viewer-pli").await;
+
+    // A source key frame (a frame interval after its predecessor, where the frames of a burst
+    // are a millisecond apart) leaves a whole GOP before the next one.
+    let mut previous = frames(&mut output, 1).await[0].timestamp_ns;
+    loop {
+        let frame = frames(&mut output, 1).await.remove(0);
+        let gap = frame.timestamp_ns - previous;
+        previous = frame.timestamp_ns;
+        if frame.key && gap > 20_000_000 {
+            break;
+        }
+    }
+    viewer.request_key_frame().await.unwrap();
+    loop {
+        let frame = frames(&mut output, 1).await.remove(0);
+        assert!(frame.timestamp_ns > previous, "time never goes back");
+        let gap = frame.timestamp_ns - previous;
+        previous = frame.timestamp_ns;
+        if frame.key {
+            assert!(
+                gap < 20_000_000,
+                "the answer is the GOP again, sent at once: {gap} ns"
+            );
+            break;
+        }
+    }
+    // And the stream goes on from there.
+    let after = frames(&mut output, 10).await;
+    assert!(after[0].timestamp_ns > previous);
     viewer.close().await;
     relay.master.close().await;
 }

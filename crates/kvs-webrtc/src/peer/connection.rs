@@ -12,10 +12,12 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::RTCRtpTransceiverDirection;
 
+use rtc::interceptor::Slot;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
 
 use super::error::{PeerError, Result};
 use super::ice::IceConfig;
+use super::keyframe::{self, KeyFrameRequests};
 use super::outbound::Outbound;
 
 pub(crate) const H264_MIME: &str = "video/H264";
@@ -84,9 +86,11 @@ pub(crate) async fn build(
             )
             .map_err(PeerError::webrtc("register the H.264 codec"))?;
     }
-    let registry = register_default_interceptors(Registry::new(), &mut media_engine).map_err(
-        PeerError::webrtc("set up NACK and RTCP report interceptors"),
-    )?;
+    let registry = register_default_interceptors(Registry::new(), &mut media_engine)
+        .map_err(PeerError::webrtc(
+            "set up NACK and RTCP report interceptors",
+        ))?
+        .with(Slot::from(keyframe::SLOT), KeyFrameRequests::default());
 
     let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
     let (dc_tx, data_channels) = mpsc::unbounded_channel();

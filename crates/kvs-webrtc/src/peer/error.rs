@@ -36,6 +36,11 @@ pub enum PeerError {
     /// A master was asked about a viewer it does not serve.
     #[error("no viewer {0} is connected to this master")]
     UnknownViewer(ClientId),
+    /// A viewer was asked for something about video before the master's video track arrived.
+    #[error(
+        "no video has arrived from the master yet; wait for the first frame (or for the connection, if the master sends none)"
+    )]
+    NoVideoYet,
     /// A data channel message was sent before the channel opened.
     #[error("the data channel is not open yet; wait for the data-channel-open event")]
     DataChannelNotOpen,

@@ -2,7 +2,7 @@
 //! with the current group of pictures (from the last key frame on) kept so that a viewer
 //! joining mid-GOP can start at once instead of waiting up to a GOP for the next key frame.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -21,6 +21,8 @@ const GOP_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// A video frame ready for the RTP payloader.
 #[derive(Debug)]
 pub(crate) struct VideoFrame {
+    /// Position in the feed, counting from 1.
+    pub(crate) seq: u64,
     pub(crate) annexb: Bytes,
     pub(crate) key: bool,
     pub(crate) timestamp_ns: u64,
@@ -39,6 +41,7 @@ pub(crate) struct Feed {
     sets: ParameterSets,
     tx: broadcast::Sender<Arc<VideoFrame>>,
     gop: Mutex<Gop>,
+    pushed: AtomicU64,
     closed: AtomicBool,
 }
 
@@ -49,6 +52,7 @@ impl Feed {
             sets,
             tx: broadcast::channel(BROADCAST_FRAMES).0,
             gop: Mutex::new(Gop::default()),
+            pushed: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         }
     }
@@ -66,6 +70,7 @@ impl Feed {
             return Ok(());
         }
         let video = Arc::new(VideoFrame {
+            seq: self.pushed.fetch_add(1, Ordering::Relaxed) + 1,
             annexb: to_annexb(&frame.data, frame.key, &self.sets),
             key: frame.key,
             timestamp_ns: frame.timestamp_ns,
@@ -94,6 +99,11 @@ impl Feed {
     pub(crate) fn subscribe(&self) -> (Vec<Arc<VideoFrame>>, broadcast::Receiver<Arc<VideoFrame>>) {
         let gop = self.gop();
         (gop.frames.clone(), self.tx.subscribe())
+    }
+
+    /// The frames of the current GOP (empty when it is too long to keep).
+    pub(crate) fn gop_frames(&self) -> Vec<Arc<VideoFrame>> {
+        self.gop().frames.clone()
     }
 
     pub(crate) fn close(&self) {
@@ -156,6 +166,8 @@ mod tests {
         let (cached, mut rx) = feed.subscribe();
         let times: Vec<u64> = cached.iter().map(|f| f.timestamp_ns).collect();
         assert_eq!(times, [3, 4]);
+        let seqs: Vec<u64> = feed.gop_frames().iter().map(|f| f.seq).collect();
+        assert_eq!(seqs, [4, 5], "the sixth frame is audio");
         feed.push(frame(1, false, 6)).unwrap();
         assert_eq!(rx.try_recv().unwrap().timestamp_ns, 6);
         feed.close();

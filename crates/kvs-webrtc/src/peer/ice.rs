@@ -87,7 +87,13 @@ impl IceConfig {
 
     pub(crate) fn setting_engine(&self) -> SettingEngine {
         use rtc::ice::mdns::MulticastDnsMode;
-        SettingEngineBuilder::new()
+        let mut builder = SettingEngineBuilder::new();
+        if self.relay_only {
+            // A relayed pair is otherwise held back 2 s in case a direct one turns up, which
+            // relay-only mode rules out.
+            builder = builder.with_relay_acceptance_min_wait(Some(Duration::ZERO));
+        }
+        builder
             // The crate checks a candidate pair every 200 ms, which alone puts 200-400 ms into
             // every connection; RFC 8445's pacing (Ta) is 50 ms. The attempts are scaled so a
             // pair is still given up on after the same 1.4 s.

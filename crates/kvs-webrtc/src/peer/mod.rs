@@ -23,6 +23,7 @@ mod feed;
 mod gst;
 mod h264;
 mod ice;
+mod keyframe;
 mod master;
 mod outbound;
 mod packetize;

@@ -18,9 +18,9 @@ pub(crate) struct H264Packetizer {
     ssrc: u32,
     payload_type: u8,
     sequence: u16,
-    /// The RTP time of `anchor_ns`.
-    anchor_rtp: u32,
-    anchor_ns: Option<u64>,
+    /// A frame time and the RTP time it maps to; other frames are placed relative to it.
+    anchor: Option<(u64, u32)>,
+    last_rtp_time: Option<u32>,
 }
 
 impl H264Packetizer {
@@ -30,20 +30,32 @@ impl H264Packetizer {
             ssrc,
             payload_type,
             sequence: rand::random(),
-            anchor_rtp: rand::random(),
-            anchor_ns: None,
+            anchor: None,
+            last_rtp_time: None,
         }
     }
 
     /// The RTP timestamp of a frame at `timestamp_ns`; the first frame asked about sets the
     /// origin.
     pub(crate) fn rtp_time(&mut self, timestamp_ns: u64) -> u32 {
-        let anchor = *self.anchor_ns.get_or_insert(timestamp_ns);
-        let ticks = (i128::from(timestamp_ns) - i128::from(anchor)) * CLOCK_RATE;
+        let (anchor_ns, anchor_rtp) = *self
+            .anchor
+            .get_or_insert_with(|| (timestamp_ns, rand::random()));
+        let ticks = (i128::from(timestamp_ns) - i128::from(anchor_ns)) * CLOCK_RATE;
         // Rounded, so that 33 333 333 ns is 3000 ticks and not 2999.
         let half = if ticks < 0 { -500_000_000 } else { 500_000_000 };
         let delta = (ticks + half) / 1_000_000_000;
-        self.anchor_rtp.wrapping_add(delta as u32)
+        anchor_rtp.wrapping_add(delta as u32)
+    }
+
+    /// Maps frame time `timestamp_ns` to `rtp_time` from now on.
+    pub(crate) fn reanchor(&mut self, timestamp_ns: u64, rtp_time: u32) {
+        self.anchor = Some((timestamp_ns, rtp_time));
+    }
+
+    /// The RTP time of the last frame packetized.
+    pub(crate) fn last_rtp_time(&self) -> Option<u32> {
+        self.last_rtp_time
     }
 
     /// The RTP packets of one Annex-B access unit at RTP time `rtp_time`; the last one carries
@@ -56,6 +68,7 @@ impl H264Packetizer {
                 return Vec::new();
             }
         };
+        self.last_rtp_time = Some(rtp_time);
         let last = payloads.len().saturating_sub(1);
         payloads
             .into_iter()
@@ -136,5 +149,7 @@ mod tests {
             t0.wrapping_add(3000)
         );
         assert_eq!(p.rtp_time(4_999_000_000), t0.wrapping_sub(90));
+        p.reanchor(9_000_000_000, 7);
+        assert_eq!(p.rtp_time(9_000_000_000 + 1_000_000), 97);
     }
 }

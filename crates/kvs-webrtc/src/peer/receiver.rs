@@ -20,16 +20,50 @@ pub(crate) const VIDEO_TRACK: u64 = 1;
 const PLI_INTERVAL: Duration = Duration::from_secs(1);
 const RTP_CLOCK: i64 = 90_000;
 
+/// The video track and its SSRC.
+type VideoTrack = (Arc<dyn TrackRemote>, u32);
+
+/// Asks the master for a key frame (RTCP PLI) on the video track, once there is one.
+#[derive(Clone, Default)]
+pub(crate) struct KeyFrameRequester(Arc<Mutex<Option<VideoTrack>>>);
+
+impl KeyFrameRequester {
+    fn attach(&self, track: Arc<dyn TrackRemote>, media_ssrc: u32) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((track, media_ssrc));
+    }
+
+    /// `false` if there is no video track yet or the request could not be sent.
+    pub(crate) async fn request(&self) -> bool {
+        let Some((track, media_ssrc)) = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        else {
+            return false;
+        };
+        let pli = PictureLossIndication {
+            sender_ssrc: 0,
+            media_ssrc,
+        };
+        match track.write_rtcp(vec![Box::new(pli)]).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!("key frame request (PLI) not sent: {e}");
+                false
+            }
+        }
+    }
+}
+
 pub(crate) struct VideoReceiver {
     pub(crate) track: Arc<dyn TrackRemote>,
     pub(crate) frames: mpsc::Sender<Frame>,
     pub(crate) counters: Arc<MediaCounters>,
     pub(crate) track_info: Arc<Mutex<Option<TrackInfo>>>,
+    pub(crate) key_frames: KeyFrameRequester,
 }
 
 impl VideoReceiver {
     pub(crate) async fn run(self) {
         let media_ssrc = self.track.ssrcs().await.first().copied().unwrap_or(0);
+        self.key_frames.attach(Arc::clone(&self.track), media_ssrc);
         let mut reorder = Reorder::default();
         let mut assembler = Assembler::default();
         let mut in_order = Vec::new();
@@ -85,15 +119,11 @@ impl VideoReceiver {
                 };
             }
 
-            if assembler.needs_key_frame() && last_pli.is_none_or(|t| t.elapsed() >= PLI_INTERVAL) {
+            let undecodable = assembler.needs_key_frame() || reader_behind;
+            if undecodable && last_pli.is_none_or(|t| t.elapsed() >= PLI_INTERVAL) {
                 last_pli = Some(Instant::now());
-                let pli = PictureLossIndication {
-                    sender_ssrc: 0,
-                    media_ssrc,
-                };
-                if let Err(e) = self.track.write_rtcp(vec![Box::new(pli)]).await {
-                    tracing::debug!("key frame request (PLI) not sent: {e}");
-                }
+                let sent = self.key_frames.request().await;
+                tracing::debug!("stream undecodable; key frame requested: {sent}");
             }
         }
     }

@@ -1,22 +1,26 @@
-//! Sending the feed to one viewer: nothing until its connection is up, then from a key frame on.
+//! Sending the feed to one viewer: nothing until its connection is up, then from a key frame
+//! on; the current group of pictures again when the viewer asks for a key frame.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, watch};
-use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::peer_connection::RTCPeerConnectionState;
 
 use super::connection::{connected, is_over};
 use super::feed::{Feed, VideoFrame};
+use super::keyframe::is_key_frame_request;
 use super::packetize::H264Packetizer;
 use super::stats::MediaCounters;
 
-/// RTP ticks between the cached frames a joining viewer gets in one burst (1 ms at 90 kHz).
+/// RTP ticks between the cached frames sent in one burst (1 ms at 90 kHz).
 const BURST_TICKS: u32 = 90;
 /// Pause between burst frames, so a GOP does not overflow the viewer's socket buffer.
 const BURST_PACING: Duration = Duration::from_millis(1);
+/// Key frame requests closer together than this are answered once.
+const REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 
 pub(crate) struct VideoSender {
     pub(crate) feed: Arc<Feed>,
@@ -36,53 +40,90 @@ impl VideoSender {
         }
         let (cached, mut rx) = self.feed.subscribe();
         let mut waiting_for_key = true;
-        if self.fast_start && cached.first().is_some_and(|f| f.key) {
-            if !self.send_burst(&cached).await {
-                return;
+        // Frames up to this one went out in a burst and must not go again.
+        let mut sent_through = 0;
+        if self.fast_start && starts_with_key(&cached) {
+            match self.burst(&cached).await {
+                Some(seq) => sent_through = seq,
+                None => return,
             }
             waiting_for_key = false;
         }
+        let mut last_request: Option<Instant> = None;
+        let mut requests_open = true;
         loop {
-            match rx.recv().await {
-                Ok(frame) => {
-                    if waiting_for_key && !frame.key {
-                        continue;
+            tokio::select! {
+                received = rx.recv() => match received {
+                    Ok(frame) => {
+                        if frame.seq <= sent_through || (waiting_for_key && !frame.key) {
+                            continue;
+                        }
+                        waiting_for_key = false;
+                        let rtp_time = self.packetizer.rtp_time(frame.timestamp_ns);
+                        if !self.send(&frame, rtp_time).await {
+                            return;
+                        }
                     }
-                    waiting_for_key = false;
-                    let rtp_time = self.packetizer.rtp_time(frame.timestamp_ns);
-                    if !self.send(&frame, rtp_time).await {
-                        return;
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!("a viewer fell {n} frames behind; resuming at a key frame");
+                        waiting_for_key = true;
                     }
-                }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!("a viewer fell {n} frames behind; resuming at a key frame");
-                    waiting_for_key = true;
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                event = self.track.poll(), if requests_open => match event {
+                    Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
+                        let asked = packets.iter().any(|p| is_key_frame_request(p.as_ref()));
+                        if !asked || last_request.is_some_and(|t| t.elapsed() < REQUEST_INTERVAL) {
+                            continue;
+                        }
+                        last_request = Some(Instant::now());
+                        tracing::debug!("key frame requested; sending the current GOP again");
+                        // The source cannot be asked for a key frame; the current GOP is sent
+                        // again instead, or the viewer waits for the next key frame.
+                        let cached = self.feed.gop_frames();
+                        if starts_with_key(&cached) {
+                            match self.burst(&cached).await {
+                                Some(seq) => sent_through = seq,
+                                None => return,
+                            }
+                            waiting_for_key = false;
+                        }
+                    }
+                    Some(_) => {}
+                    None => requests_open = false,
+                },
             }
         }
     }
 
-    /// Sends the current GOP at once. Its frames are given RTP times a millisecond apart
-    /// ending at the newest one, so the viewer shows the key frame now and plays live right
-    /// after, rather than delaying everything by the GOP's age.
-    async fn send_burst(&mut self, frames: &[Arc<VideoFrame>]) -> bool {
-        let Some(newest) = frames.last() else {
-            return true;
-        };
-        let anchor = self.packetizer.rtp_time(newest.timestamp_ns);
+    /// Sends a GOP at once, its frames a millisecond apart in RTP time, and continues the
+    /// stream's RTP time from its newest frame: the viewer shows the key frame now and plays
+    /// live right after, rather than behind live by the GOP's age. Returns the newest frame's
+    /// position, or `None` once the connection has ended.
+    async fn burst(&mut self, frames: &[Arc<VideoFrame>]) -> Option<u64> {
+        let newest = frames.last()?;
         let last = frames.len() - 1;
+        let span = u32::try_from(last)
+            .unwrap_or(u32::MAX)
+            .saturating_mul(BURST_TICKS);
+        let newest_rtp = match self.packetizer.last_rtp_time() {
+            // Already streaming: the repeat follows what was sent, so RTP time never goes back.
+            Some(previous) => previous.wrapping_add(span).wrapping_add(BURST_TICKS),
+            None => self.packetizer.rtp_time(newest.timestamp_ns),
+        };
+        self.packetizer.reanchor(newest.timestamp_ns, newest_rtp);
+        tracing::debug!("sending a GOP of {} frames at once", frames.len());
         for (i, frame) in frames.iter().enumerate() {
             let back = u32::try_from(last - i).unwrap_or(u32::MAX);
-            let rtp_time = anchor.wrapping_sub(back.saturating_mul(BURST_TICKS));
+            let rtp_time = newest_rtp.wrapping_sub(back.saturating_mul(BURST_TICKS));
             if !self.send(frame, rtp_time).await {
-                return false;
+                return None;
             }
             if i < last {
                 tokio::time::sleep(BURST_PACING).await;
             }
         }
-        true
+        Some(newest.seq)
     }
 
     /// `false` once the connection has ended.
@@ -98,4 +139,8 @@ impl VideoSender {
         self.counters.frame(frame.annexb.len(), frame.key);
         true
     }
+}
+
+fn starts_with_key(frames: &[Arc<VideoFrame>]) -> bool {
+    frames.first().is_some_and(|f| f.key)
 }

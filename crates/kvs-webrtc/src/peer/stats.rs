@@ -37,6 +37,9 @@ pub struct PeerStats {
     pub packets_lost: i64,
     /// The ICE candidate pair's current round-trip time (STUN), or the RTCP one.
     pub round_trip_time: Option<Duration>,
+    /// The type of our side of the connection's candidate pair: `host`, `srflx`, `prflx`
+    /// or `relay` (through TURN).
+    pub local_candidate_type: Option<String>,
 }
 
 /// Counters one media task updates and [`PeerStats`] are read from.
@@ -155,15 +158,26 @@ pub(crate) async fn collect(
     if let Some(lost) = reported_lost {
         stats.packets_lost = stats.packets_lost.max(lost);
     }
-    let pair_rtt = report
-        .candidate_pairs()
-        .filter(|p| p.nominated && p.current_round_trip_time > 0.0)
+    let pair = report.candidate_pairs().find(|p| p.nominated);
+    let pair_rtt = pair
         .map(|p| p.current_round_trip_time)
-        .next();
+        .filter(|rtt| *rtt > 0.0);
     stats.round_trip_time = pair_rtt
         .or(rtcp_rtt)
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map(Duration::from_secs_f64);
+    // The pair names its candidate `candidate:<id>` while the candidate's own stats id is
+    // `RTCLocalIceCandidate_candidate:<id>`, so the name is matched as a suffix.
+    stats.local_candidate_type = pair.and_then(|p| {
+        report.iter().find_map(|e| match e {
+            RTCStatsReportEntry::LocalCandidate(c)
+                if c.stats.id.ends_with(&p.local_candidate_id) =>
+            {
+                Some(c.candidate_type.to_string())
+            }
+            _ => None,
+        })
+    });
     stats
 }
 

@@ -20,7 +20,7 @@ use super::data::{self, DataEvent, DataMessage, DataSlot, KVS_DATA_CHANNEL};
 use super::error::{PeerError, Result};
 use super::ice::IceConfig;
 use super::outbound::{Outbound, from_signal};
-use super::receiver::VideoReceiver;
+use super::receiver::{KeyFrameRequester, VideoReceiver};
 use super::stats::{MediaCounters, PeerStats, collect};
 use crate::signaling::{Incoming, Outgoing, Signal, StatusResponse};
 
@@ -89,6 +89,7 @@ pub struct Viewer {
     data: DataSlot,
     counters: Arc<MediaCounters>,
     track_info: Arc<Mutex<Option<TrackInfo>>>,
+    key_frames: KeyFrameRequester,
     /// Remote candidates that came before the answer; `None` once it is applied.
     pending: tokio::sync::Mutex<Option<Vec<RTCIceCandidateInit>>>,
     events: mpsc::Sender<ViewerEvent>,
@@ -115,6 +116,7 @@ impl Viewer {
         let (frames, frames_rx) = mpsc::channel(config.frame_buffer.max(1));
         let counters = Arc::new(MediaCounters::new(started));
         let track_info = Arc::new(Mutex::new(None));
+        let key_frames = KeyFrameRequester::default();
         let data = DataSlot::default();
 
         let offer = async {
@@ -159,7 +161,11 @@ impl Viewer {
                 data::read(channel, slot.clone(), events_tx.clone(), viewer_event);
             }
         }));
-        let receiver = (Arc::clone(&counters), Arc::clone(&track_info));
+        let receiver = (
+            Arc::clone(&counters),
+            Arc::clone(&track_info),
+            key_frames.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             while let Some(track) = tracks.recv().await {
                 if track.kind().await == RtpCodecKind::Video {
@@ -168,6 +174,7 @@ impl Viewer {
                         frames: frames.clone(),
                         counters: Arc::clone(&receiver.0),
                         track_info: Arc::clone(&receiver.1),
+                        key_frames: receiver.2.clone(),
                     };
                     tokio::spawn(video.run());
                 } else {
@@ -183,6 +190,7 @@ impl Viewer {
             data,
             counters,
             track_info,
+            key_frames,
             pending: tokio::sync::Mutex::new(Some(Vec::new())),
             events,
             tasks,
@@ -253,6 +261,17 @@ impl Viewer {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Asks the master for a key frame (RTCP PLI), e.g. after a decoder error. A kvs-rs master
+    /// answers with its current group of pictures; the viewer asks by itself whenever packet
+    /// loss or a slow reader has made the stream undecodable.
+    pub async fn request_key_frame(&self) -> Result<()> {
+        if self.key_frames.request().await {
+            Ok(())
+        } else {
+            Err(PeerError::NoVideoYet)
+        }
     }
 
     /// The connection's statistics.
