@@ -5,9 +5,11 @@
 //! (`{"type":"offer","sdp":...}`, `{"candidate":...,"sdpMid":...,"sdpMLineIndex":...}`).
 
 mod client;
+mod ice_servers;
 mod message;
 
 pub use client::{Role, SignalingClient, SignalingError, SignalingEvent, SignalingOptions};
+pub use ice_servers::{IceServerError, ice_servers};
 
 pub use message::{
     ClientId, IceCandidate, Incoming, MAX_PAYLOAD_BYTES, MessageError, Outgoing,
