@@ -86,6 +86,32 @@ const SCHEMA: &[&str] = &[
         UNIQUE (stream_id, shard, seq)
     );
     CREATE INDEX kinesis_records_by_arrival ON kinesis_records (stream_id, shard, arrival_ms);",
+    // version 4: Rekognition collections, faces and stream processors (see rekognition/store.rs)
+    "CREATE TABLE rek_collections (
+        id TEXT PRIMARY KEY,
+        arn TEXT NOT NULL UNIQUE,
+        creation_time_ms INTEGER NOT NULL
+    );
+    CREATE TABLE rek_faces (
+        face_id TEXT PRIMARY KEY,
+        collection_id TEXT NOT NULL,
+        image_id TEXT NOT NULL,
+        external_image_id TEXT,
+        bounding_box TEXT NOT NULL,
+        confidence REAL NOT NULL,
+        embedding BLOB NOT NULL,
+        indexed_ms INTEGER NOT NULL
+    );
+    CREATE INDEX rek_faces_by_collection ON rek_faces (collection_id, face_id);
+    CREATE TABLE rek_processors (
+        name TEXT PRIMARY KEY,
+        arn TEXT NOT NULL UNIQUE,
+        status TEXT NOT NULL,
+        status_message TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        creation_time_ms INTEGER NOT NULL,
+        update_time_ms INTEGER NOT NULL
+    );",
 ];
 
 /// A handle on the database; cheap to clone.

@@ -14,7 +14,7 @@ use http::{HeaderValue, Method, StatusCode};
 use crate::App;
 use crate::auth::{self, Payload};
 use crate::error::ApiError;
-use crate::{control, kinesis, media, signaling};
+use crate::{control, kinesis, media, rekognition, signaling};
 
 /// The largest JSON request body accepted.
 const MAX_JSON_BODY: usize = 1 << 20;
@@ -166,12 +166,14 @@ const AMZ_TARGET: &str = "x-amz-target";
 #[derive(Debug, Clone, Copy)]
 enum JsonService {
     Kinesis,
+    Rekognition,
 }
 
 impl JsonService {
     fn from_prefix(prefix: &str) -> Option<Self> {
         match prefix {
             kinesis::TARGET_PREFIX => Some(Self::Kinesis),
+            rekognition::TARGET_PREFIX => Some(Self::Rekognition),
             _ => None,
         }
     }
@@ -181,24 +183,28 @@ impl JsonService {
 #[derive(Debug, Clone, Copy)]
 enum JsonOperation {
     Kinesis(kinesis::Operation),
+    Rekognition(&'static str),
 }
 
 impl JsonOperation {
     fn find(service: JsonService, name: &str) -> Option<Self> {
         match service {
             JsonService::Kinesis => kinesis::Operation::from_target(name).map(Self::Kinesis),
+            JsonService::Rekognition => rekognition::operation(name).map(Self::Rekognition),
         }
     }
 
     fn stats_name(self) -> &'static str {
         match self {
             Self::Kinesis(op) => op.stats_name(),
+            Self::Rekognition(op) => op,
         }
     }
 
     fn max_body(self) -> usize {
         match self {
             Self::Kinesis(_) => kinesis::MAX_REQUEST_BODY,
+            Self::Rekognition(_) => rekognition::MAX_REQUEST_BODY,
         }
     }
 }
@@ -233,6 +239,7 @@ async fn aws_json(
     tracing::debug!(operation = operation.stats_name(), "request");
     match operation {
         JsonOperation::Kinesis(op) => kinesis::handle(app, op, &body).await,
+        JsonOperation::Rekognition(op) => rekognition::handle(app, op, &body).await,
     }
 }
 
@@ -247,15 +254,5 @@ async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
 }
 
 fn request_id() -> String {
-    use rand::Rng;
-    let b: [u8; 16] = rand::rng().random();
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    crate::ids::uuid_v4()
 }

@@ -19,8 +19,10 @@ mod datadir;
 mod db;
 mod error;
 mod http_api;
+mod ids;
 mod kinesis;
 mod media;
+mod rekognition;
 mod signaling;
 
 use std::collections::HashMap;
@@ -55,6 +57,8 @@ pub struct Config {
     pub zero_retention_keep: std::time::Duration,
     /// Limits of signaling connections.
     pub signaling: SignalingLimits,
+    /// Where the face models are (default: `kvs_faces::FaceEngine::default_models_dir`).
+    pub face_models: Option<PathBuf>,
     /// UDP port of the TURN/STUN server (on the same IP as `addr`); 0 picks a free one.
     pub turn_port: u16,
 }
@@ -80,6 +84,7 @@ impl Config {
             zero_retention_keep: std::time::Duration::from_secs(5 * 60),
             signaling: SignalingLimits::default(),
             turn_port: 0,
+            face_models: None,
         }
     }
 }
@@ -165,6 +170,10 @@ pub(crate) struct App {
     pub(crate) signaling_limits: SignalingLimits,
     /// The TURN server handed out by GetIceServerConfig.
     pub(crate) turn: signaling::turn::TurnServer,
+    /// The face engine of the Rekognition operations.
+    pub(crate) faces: rekognition::engine::Engine,
+    /// Started stream processors.
+    pub(crate) processors: rekognition::processors::Running,
 }
 
 pub(crate) struct ResolvedConfig {
@@ -250,6 +259,8 @@ impl Server {
             signaling: signaling::Signaling::default(),
             signaling_limits: config.signaling.clone(),
             turn,
+            faces: rekognition::engine::Engine::new(config.face_models.clone()),
+            processors: rekognition::processors::Running::default(),
         });
         lock.publish(&RunningServer {
             url: url.clone(),
@@ -261,6 +272,7 @@ impl Server {
 
         let (stop, mut stopped) = watch::channel(false);
         let router = http_api::router(app.clone());
+        rekognition::resume_processors(&app).await;
         let sweeper = tokio::spawn(media::retention::run(
             app.clone(),
             config.retention_check,
@@ -337,6 +349,7 @@ impl Server {
     pub async fn shutdown(mut self) {
         self.app.media.live.end_all();
         self.app.signaling.close_all();
+        self.app.processors.stop_all();
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
@@ -348,6 +361,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.app.media.live.end_all();
         self.app.signaling.close_all();
+        self.app.processors.stop_all();
         let _ = self.stop.send(true);
     }
 }

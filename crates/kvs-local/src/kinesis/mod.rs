@@ -9,6 +9,7 @@ mod hashing;
 mod model;
 mod position;
 mod records;
+pub(crate) use records::{put_internal, stream_exists};
 mod store;
 mod streams;
 
@@ -120,7 +121,7 @@ pub(crate) async fn retention_sweep(app: Arc<App>, every: Duration) {
     }
 }
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let body = if body.is_empty() {
         b"{}".as_slice()
     } else {
@@ -135,7 +136,7 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-fn reply<T: Serialize>(out: &T) -> Response {
+pub(crate) fn reply<T: Serialize>(out: &T) -> Response {
     let mut resp = axum::Json(out).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

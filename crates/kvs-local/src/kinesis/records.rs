@@ -291,3 +291,36 @@ pub(super) async fn get_records(
         millis_behind_latest: behind_since.map_or(0, |t| (now - t).max(0)),
     })
 }
+
+/// Appends one record from inside kvs-local (a stream processor's output), durably, as
+/// PutRecord would.
+pub(crate) async fn put_internal(
+    app: &App,
+    stream_arn: &str,
+    partition_key: &str,
+    data: Vec<u8>,
+) -> Result<(), ApiError> {
+    let entry = Checked {
+        hash: hashing::hash_key(partition_key),
+        partition_key: partition_key.to_owned(),
+        data,
+    };
+    let stream = super::model::StreamRef {
+        stream_name: None,
+        stream_arn: Some(stream_arn.to_owned()),
+    };
+    append(app, &stream, vec![entry]).await.map(drop)
+}
+
+/// Whether the data stream with this ARN exists.
+pub(crate) async fn stream_exists(app: &App, stream_arn: &str) -> Result<bool, ApiError> {
+    let stream = super::model::StreamRef {
+        stream_name: None,
+        stream_arn: Some(stream_arn.to_owned()),
+    };
+    match streams::load(app, &stream).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == "ResourceNotFoundException" => Ok(false),
+        Err(e) => Err(e),
+    }
+}

@@ -9,6 +9,7 @@ mod hls;
 mod images;
 mod kinesis;
 mod media;
+mod rekognition;
 mod restart;
 mod streams;
 

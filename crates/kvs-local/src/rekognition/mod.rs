@@ -1,0 +1,122 @@
+//! Amazon Rekognition (awsJson1.1, `X-Amz-Target: RekognitionService.<Operation>`): face
+//! collections and face search on images, and stream processors that search faces in a
+//! Kinesis video stream and write Rekognition's records to a Kinesis data stream.
+//!
+//! Faces are found and compared by a real local engine (crate `kvs-faces`, see docs/faces.md).
+
+mod collections;
+pub(crate) mod engine;
+mod model;
+pub(crate) mod processors;
+mod runner;
+mod store;
+
+use std::sync::Arc;
+
+use axum::response::Response;
+use http::StatusCode;
+
+use crate::App;
+use crate::error::ApiError;
+use crate::ids::uuid_v4 as uuid;
+use crate::kinesis::{parse, reply};
+
+/// The `X-Amz-Target` prefix of this service.
+pub(crate) const TARGET_PREFIX: &str = "RekognitionService";
+
+/// The largest request body: a 5 MB image, base64-encoded.
+pub(crate) const MAX_REQUEST_BODY: usize = 8 << 20;
+
+/// The face model version reported.
+pub(crate) const FACE_MODEL_VERSION: &str = "6.0";
+
+/// The operations served, by their target name.
+const OPERATIONS: &[&str] = &[
+    "CreateCollection",
+    "DescribeCollection",
+    "ListCollections",
+    "DeleteCollection",
+    "IndexFaces",
+    "ListFaces",
+    "DeleteFaces",
+    "SearchFacesByImage",
+    "DetectFaces",
+    "CreateStreamProcessor",
+    "DescribeStreamProcessor",
+    "ListStreamProcessors",
+    "StartStreamProcessor",
+    "StopStreamProcessor",
+    "DeleteStreamProcessor",
+];
+
+/// The operation named in an `X-Amz-Target` after the prefix.
+pub(crate) fn operation(name: &str) -> Option<&'static str> {
+    OPERATIONS.iter().copied().find(|op| *op == name)
+}
+
+/// Runs one operation on a verified request body.
+pub(crate) async fn handle(app: &Arc<App>, op: &str, body: &[u8]) -> Result<Response, ApiError> {
+    let out = match op {
+        "CreateCollection" => collections::create_collection(app, parse(body)?).await?,
+        "DescribeCollection" => collections::describe_collection(app, parse(body)?).await?,
+        "ListCollections" => collections::list_collections(app, parse(body)?).await?,
+        "DeleteCollection" => collections::delete_collection(app, parse(body)?).await?,
+        "IndexFaces" => collections::index_faces(app, parse(body)?).await?,
+        "ListFaces" => collections::list_faces(app, parse(body)?).await?,
+        "DeleteFaces" => collections::delete_faces(app, parse(body)?).await?,
+        "SearchFacesByImage" => collections::search_faces_by_image(app, parse(body)?).await?,
+        "DetectFaces" => collections::detect_faces(app, parse(body)?).await?,
+        "CreateStreamProcessor" => processors::create(app, parse(body)?).await?,
+        "DescribeStreamProcessor" => processors::describe(app, parse(body)?).await?,
+        "ListStreamProcessors" => processors::list(app, parse(body)?).await?,
+        "StartStreamProcessor" => processors::start(app, parse(body)?).await?,
+        "StopStreamProcessor" => processors::stop(app, parse(body)?).await?,
+        "DeleteStreamProcessor" => processors::delete(app, parse(body)?).await?,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "UnknownOperationException",
+                format!("kvs-local has no Rekognition operation {other}"),
+            ));
+        }
+    };
+    Ok(reply(&out))
+}
+
+/// Restarts the processors that were running when the server stopped; they analyse the
+/// fragments that arrive from now on.
+pub(crate) async fn resume_processors(app: &Arc<App>) {
+    if let Err(e) = processors::resume_all(app).await {
+        tracing::warn!(error = %e, "cannot resume stream processors");
+    }
+}
+
+fn invalid_parameter(message: impl Into<String>) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "InvalidParameterException",
+        message,
+    )
+}
+
+fn not_found(message: impl Into<String>) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "ResourceNotFoundException",
+        message,
+    )
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn page_size(max: Option<i64>, cap: i64) -> Result<usize, ApiError> {
+    match max {
+        None => Ok(cap as usize),
+        Some(n) if (1..=cap).contains(&n) => Ok(n as usize),
+        Some(n) => Err(invalid_parameter(format!(
+            "MaxResults {n} must be between 1 and {cap}"
+        ))),
+    }
+}
