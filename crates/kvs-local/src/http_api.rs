@@ -58,6 +58,12 @@ fn media_operation(path: &str) -> Option<&'static str> {
 
 async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
+    // The browser viewer page and its scripts: static files, opened without a signature.
+    if parts.method == Method::GET
+        && let Some(page) = crate::viewer::serve(parts.uri.path(), parts.uri.query()).await
+    {
+        return Ok(page);
+    }
     // Playback URLs are opened by players: the session token in the query is the credential.
     if parts.method == Method::GET
         && let Some(file) = parts

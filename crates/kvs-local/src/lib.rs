@@ -24,6 +24,7 @@ mod kinesis;
 mod media;
 mod rekognition;
 mod signaling;
+mod viewer;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -1,0 +1,197 @@
+//! The browser viewer page kvs-local serves, in headless Chromium, against a Rust master.
+//!
+//! Needs what `scripts/install-deps` installs: Debian's `chromium`, node, and `npm ci` in
+//! `web/` (the KVS WebRTC SDK and playwright-core).
+#![allow(clippy::unwrap_used)]
+#![cfg(feature = "gst")]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use kvs_control::{ChannelSpec, ControlPlane};
+use kvs_endpoint::{EndpointResolver, KvsConfig};
+use kvs_gst::{Source, TestPattern};
+use kvs_local::{Config, Server};
+use kvs_types::{Arn, ChannelName};
+use kvs_webrtc::peer::{GstSource, IceConfig, Master, MasterConfig, MasterEvent};
+use kvs_webrtc::signaling::{ClientId, Role, SignalingClient, SignalingEvent, SignalingOptions};
+use tokio::sync::mpsc;
+
+/// One Chromium at a time: the machines have two cores, and each test also encodes video.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The workspace's `web/` directory (package.json, the test scripts, node_modules).
+fn web_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web"))
+}
+
+/// Runs `node args...` in `web/` on a blocking thread.
+async fn node(args: Vec<String>) -> Output {
+    let dir = web_dir();
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "{}/node_modules is missing: run scripts/install-deps",
+        dir.display()
+    );
+    tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .args(&args)
+            .current_dir(&dir)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run node (run scripts/install-deps): {e}"))
+    })
+    .await
+    .unwrap()
+}
+
+fn print(output: &Output) {
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+}
+
+fn encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+#[tokio::test]
+async fn the_pages_sigv4_signer_matches_the_aws_test_suite_and_the_sdk() {
+    let output = node(vec!["--test".into(), "sigv4.test.mjs".into()]).await;
+    print(&output);
+    assert!(
+        output.status.success(),
+        "node --test web/sigv4.test.mjs failed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_plays_a_rust_master_in_the_viewer_page() {
+    let page = play_in_chromium("").await;
+    assert!(page.contains("PLAYING 320x240"), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_plays_it_through_the_kvs_local_turn_server_when_relay_only() {
+    let page = play_in_chromium("&relayOnly=1").await;
+    assert!(page.contains("PLAYING 320x240"), "{page}");
+    assert!(
+        page.contains("path relay 127.0.0.1:"),
+        "not relayed: {page}"
+    );
+}
+
+/// Starts kvs-local and a Rust master streaming a 320x240 test pattern, opens the viewer page
+/// (with `extra_query`) in headless Chromium until its video plays, and returns what the
+/// browser test printed (the page's log included).
+async fn play_in_chromium(extra_query: &str) -> String {
+    let _alone = ONE_BROWSER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(Config::new(dir.path())).await.unwrap();
+    let credentials = server.credentials().clone();
+    let kvs = KvsConfig::for_endpoint(
+        server.url(),
+        "us-east-1",
+        &credentials.access_key_id,
+        &credentials.secret_access_key,
+    )
+    .await;
+    let channel = ControlPlane::new(&kvs)
+        .ensure_channel(&ChannelSpec::new(ChannelName::new("browser-door").unwrap()))
+        .await
+        .unwrap();
+    let arn = Arn::parse(&channel.channel_arn).unwrap();
+    let resolver = Arc::new(EndpointResolver::new(&kvs));
+
+    // The master: a test pattern; host candidates on every interface and loopback. Chromium
+    // gathers no loopback candidates: it reaches the master's non-loopback address, or
+    // relays through the kvs-local TURN server (on loopback) to the master's loopback
+    // candidate. No mDNS: the browser is told to send real addresses.
+    let source = GstSource::open(Source::TestPattern(TestPattern {
+        width: 320,
+        height: 240,
+        bitrate_kbps: 500,
+        ..TestPattern::default()
+    }))
+    .await
+    .unwrap();
+    let (to_signaling, mut outgoing) = mpsc::channel(256);
+    let config = MasterConfig {
+        ice: IceConfig {
+            mdns: false,
+            ..IceConfig::default()
+        },
+        ..MasterConfig::default()
+    };
+    let (master, mut events) = Master::new(config, source.tracks(), to_signaling).unwrap();
+    let master = Arc::new(master);
+    let feeding = source.start(master.frame_sink());
+
+    // Wired to the signaling channel as its master.
+    let mut client = SignalingClient::connect(
+        &kvs,
+        Arc::clone(&resolver),
+        arn.clone(),
+        Role::Master,
+        SignalingOptions::default(),
+    )
+    .await
+    .unwrap();
+    let sender = client.sender();
+    tokio::spawn(async move {
+        while let Some(message) = outgoing.recv().await {
+            if sender.send(message).is_err() {
+                break;
+            }
+        }
+    });
+    let handler = Arc::clone(&master);
+    tokio::spawn(async move {
+        while let Some(event) = client.recv().await {
+            match event {
+                SignalingEvent::Message(m) => {
+                    if let Err(e) = handler.handle(m).await {
+                        eprintln!("master: {e}");
+                    }
+                }
+                other => eprintln!("master signaling: {other:?}"),
+            }
+        }
+    });
+    let started = Instant::now();
+    let seen: Arc<Mutex<Vec<MasterEvent>>> = Arc::default();
+    let record = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            eprintln!("{:>6} ms master: {event:?}", started.elapsed().as_millis());
+            record.lock().unwrap().push(event);
+        }
+    });
+
+    let url = format!(
+        "{}/viewer/?channel=browser-door&region=us-east-1&clientId=chromium-1\
+         &accessKeyId={}&secretAccessKey={}&autoconnect=1{extra_query}",
+        server.url(),
+        encode(&credentials.access_key_id),
+        encode(&credentials.secret_access_key),
+    );
+    let output = node(vec!["browser-test.mjs".into(), url]).await;
+    print(&output);
+    println!("browser test took {:?}", started.elapsed());
+    assert!(
+        output.status.success(),
+        "the viewer page did not play the master's video"
+    );
+
+    let viewer = ClientId::new("chromium-1").unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.contains(&MasterEvent::ViewerConnected(viewer)),
+        "{seen:?}"
+    );
+    master.close().await;
+    assert!(feeding.await.unwrap().unwrap() > 0);
+    assert_eq!(server.calls("ConnectAsViewer"), 1);
+    assert_eq!(server.calls("GetIceServerConfig"), 1);
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
