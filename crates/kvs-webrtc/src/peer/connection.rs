@@ -10,7 +10,6 @@ use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCPeerConnectionIceEvent, RTCPeerConnectionState, Registry, register_default_interceptors,
 };
-use webrtc::rtp_transceiver::RTCRtpTransceiverDirection;
 
 use rtc::interceptor::Slot;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
@@ -157,9 +156,6 @@ pub(crate) async fn connected(state: &mut watch::Receiver<RTCPeerConnectionState
         .map(|s| *s == RTCPeerConnectionState::Connected);
     result.unwrap_or(false)
 }
-
-/// The direction of a viewer's video transceiver.
-pub(crate) const RECV_ONLY: RTCRtpTransceiverDirection = RTCRtpTransceiverDirection::Recvonly;
 
 #[cfg(test)]
 mod tests {

@@ -11,11 +11,11 @@ use tokio::task::JoinHandle;
 use webrtc::peer_connection::{
     PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription,
 };
-use webrtc::rtp_transceiver::RTCRtpTransceiverInit;
+use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 
-use super::connection::{self, Link, RECV_ONLY, is_over};
+use super::connection::{self, Link, is_over};
 use super::data::{self, DataEvent, DataMessage, DataSlot, KVS_DATA_CHANNEL};
 use super::error::{PeerError, Result};
 use super::ice::IceConfig;
@@ -123,7 +123,7 @@ impl Viewer {
             pc.add_transceiver_from_kind(
                 RtpCodecKind::Video,
                 Some(RTCRtpTransceiverInit {
-                    direction: RECV_ONLY,
+                    direction: RTCRtpTransceiverDirection::Recvonly,
                     ..Default::default()
                 }),
             )
