@@ -45,6 +45,13 @@ struct ServeArgs {
     /// Account id written into ARNs.
     #[arg(long, default_value = Config::DEFAULT_ACCOUNT_ID)]
     account_id: kvs_types::AccountId,
+    /// UDP port of the TURN/STUN server for WebRTC (on the same IP as --addr; 0 picks one).
+    #[arg(long, default_value_t = 0)]
+    turn_port: u16,
+    /// Directory of the face models (default: $KVS_FACE_MODELS or
+    /// ~/.local/share/kvs-rs/models, filled by scripts/fetch-models).
+    #[arg(long)]
+    face_models: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -76,15 +83,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let Command::Serve(args) = cli.command;
     let config = Config {
         addr: args.addr,
-        data_dir: args.data_dir,
         credentials: Credentials {
             access_key_id: args.access_key_id,
             secret_access_key: args.secret_access_key,
         },
         region: args.region,
         account_id: args.account_id,
-        retention_check: std::time::Duration::from_secs(60),
-        zero_retention_keep: std::time::Duration::from_secs(5 * 60),
+        turn_port: args.turn_port,
+        face_models: args.face_models,
+        ..Config::new(args.data_dir)
     };
     let server = Server::start(config).await?;
     let creds = server.credentials();
