@@ -4,5 +4,6 @@
 
 mod demo;
 mod durability;
+mod faces;
 mod put;
 mod standalone;

@@ -70,6 +70,169 @@ pub(crate) enum Command {
     DashUrl(HlsUrlArgs),
     /// Save still images sampled from a stream (GetImages) into a directory.
     Images(ImagesArgs),
+    /// Rekognition face search: collections, indexed faces, stream processors, live matches.
+    #[command(subcommand)]
+    Faces(FacesCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum FacesCommand {
+    /// Create, list, describe and delete face collections.
+    #[command(subcommand)]
+    Collection(CollectionCommand),
+    /// Index every .jpg/.jpeg/.png of a folder into a collection; the external id is the file
+    /// name without the extension (danny-1.jpg -> danny-1). Names already indexed are skipped.
+    Index(IndexArgs),
+    /// Create, inspect, start, stop and delete face search stream processors.
+    #[command(subcommand)]
+    Processor(ProcessorCommand),
+    /// Print face matches from a processor's Kinesis data stream as they arrive.
+    Watch(WatchArgs),
+    /// Bring a whole pipeline (collection, faces, streams, processor) up or down from a TOML
+    /// file.
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum CollectionCommand {
+    /// Create a face collection.
+    Create {
+        /// Collection id (letters, digits, '_', '.', '-').
+        name: String,
+    },
+    /// List face collections.
+    List,
+    /// Describe a face collection (face count, model version).
+    Describe {
+        /// Collection id.
+        name: String,
+    },
+    /// Delete a face collection and its faces.
+    Delete {
+        /// Collection id.
+        name: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct IndexArgs {
+    /// The collection to index into (it must exist).
+    #[arg(long)]
+    pub(crate) collection: String,
+    /// Create the collection if it does not exist.
+    #[arg(long)]
+    pub(crate) create: bool,
+    /// The folder of face photos (one person's face per photo).
+    pub(crate) dir: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ProcessorCommand {
+    /// Create a face search stream processor (stopped; start it with `start`).
+    Create {
+        /// Processor name (letters, digits, '_', '.', '-').
+        name: String,
+        /// The Kinesis video stream analysed (name or ARN).
+        #[arg(long)]
+        video_stream: String,
+        /// The Kinesis data stream the records go to (name or ARN).
+        #[arg(long)]
+        data_stream: String,
+        /// The face collection searched.
+        #[arg(long)]
+        collection: String,
+        /// The lowest similarity (0-100) reported as a match.
+        #[arg(long, default_value_t = kvs_rekognition::DEFAULT_THRESHOLD)]
+        threshold: f32,
+        /// The IAM role Rekognition acts as (required on AWS; kvs-local takes a placeholder).
+        #[arg(long)]
+        role_arn: Option<String>,
+    },
+    /// List stream processors.
+    List,
+    /// Describe a stream processor.
+    Describe {
+        /// Processor name.
+        name: String,
+    },
+    /// Start a stream processor.
+    Start {
+        /// Processor name.
+        name: String,
+        /// Where to start: now, fragment:NUMBER or producer:TIME (RFC 3339). AWS only
+        /// accepts `now` for face search.
+        #[arg(long, default_value = "now")]
+        start: String,
+    },
+    /// Stop a running stream processor.
+    Stop {
+        /// Processor name.
+        name: String,
+    },
+    /// Delete a stream processor.
+    Delete {
+        /// Processor name.
+        name: String,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReadFrom {
+    /// Only records written from now on.
+    Latest,
+    /// Every record the stream still holds.
+    TrimHorizon,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct WatchArgs {
+    /// The Kinesis data stream the processor writes to (name or ARN).
+    #[arg(long)]
+    pub(crate) data_stream: String,
+    /// Where to start reading.
+    #[arg(long, value_enum, default_value_t = ReadFrom::Latest)]
+    pub(crate) from: ReadFrom,
+    /// Stop after this long, e.g. 30s or 5m (default: until Ctrl-C).
+    #[arg(long)]
+    pub(crate) duration: Option<String>,
+    /// Stop after this many matches (records with --records).
+    #[arg(long)]
+    pub(crate) max: Option<u64>,
+    /// Print every record (one per analysed frame, faces or not) instead of matches only.
+    #[arg(long)]
+    pub(crate) records: bool,
+    /// Resume after the positions saved in this file when it exists (shards it does not name
+    /// are read from their oldest record), and keep it up to date.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) checkpoint: Option<PathBuf>,
+    /// Save each match's frame (GetImages) as a JPEG in this directory.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) frames: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum PipelineCommand {
+    /// Ensure the collection, index the faces folder, ensure the video and data streams, and
+    /// create (or replace) and start the processor. Running it again changes only what differs.
+    Up {
+        /// The pipeline file: collection, faces_dir, video_stream, data_stream, processor,
+        /// threshold, role_arn.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Stop and delete the processor; the collection, streams and records stay unless asked.
+    Down {
+        /// The pipeline file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Delete the face collection too.
+        #[arg(long)]
+        delete_collection: bool,
+        /// Delete the Kinesis data stream (and its records) too.
+        #[arg(long)]
+        delete_data_stream: bool,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -2,6 +2,7 @@
 
 mod channel;
 mod endpoint;
+mod faces;
 mod media;
 mod put;
 mod stream;
@@ -25,6 +26,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::HlsUrl(args) => media::session_url(&config, format, args, false).await,
         Command::DashUrl(args) => media::session_url(&config, format, args, true).await,
         Command::Images(args) => media::images(&config, format, args).await,
+        Command::Faces(cmd) => faces::run(&config, format, cmd).await,
     }
 }
 
