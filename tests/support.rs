@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -100,6 +100,15 @@ impl ServerProcess {
         &self.url
     }
 
+    /// `kvs` pointed at this server with its default credentials.
+    pub fn kvs(&self, scratch: &Path) -> Command {
+        let mut cmd = offline("kvs", scratch);
+        cmd.env("AWS_ACCESS_KEY_ID", "AKIDKVSLOCAL")
+            .env("AWS_SECRET_ACCESS_KEY", "kvs-local-secret")
+            .args(["--endpoint-url", self.url(), "--region", "us-east-1"]);
+        cmd
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -133,4 +142,22 @@ impl Drop for ServerProcess {
 pub fn free_addr() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     l.local_addr().expect("bound address").to_string()
+}
+
+/// The output of a command that must have succeeded; panics with its output otherwise.
+pub fn ok(out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "command failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The JSON a successful command printed.
+pub fn json(out: Output) -> serde_json::Value {
+    let out = ok(out);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }

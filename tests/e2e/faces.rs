@@ -4,36 +4,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use kvs_e2e::{ServerProcess, offline};
+use kvs_e2e::{ServerProcess, json, ok};
 use serde_json::Value;
 
 /// The lowest similarity that counts as a match in this test (Rekognition's default).
 const THRESHOLD: f64 = 80.0;
-
-fn kvs(server: &ServerProcess, scratch: &Path) -> Command {
-    let mut cmd = offline("kvs", scratch);
-    cmd.env("AWS_ACCESS_KEY_ID", "AKIDKVSLOCAL")
-        .env("AWS_SECRET_ACCESS_KEY", "kvs-local-secret")
-        .args(["--endpoint-url", server.url(), "--region", "us-east-1"]);
-    cmd
-}
-
-fn ok(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "kvs failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn json(out: Output) -> Value {
-    serde_json::from_slice(&ok(out).stdout).unwrap()
-}
 
 fn json_lines(out: Output) -> Vec<Value> {
     String::from_utf8(ok(out).stdout)
@@ -82,7 +60,8 @@ fn video_without_face(out: &Path) {
 /// Every record on the data stream, grouped by the video stream (name) it analysed.
 fn records_by_stream(server: &ServerProcess, d: &Path) -> BTreeMap<String, Vec<Value>> {
     let records = json_lines(
-        kvs(server, d)
+        server
+            .kvs(d)
             .args([
                 "faces",
                 "watch",
@@ -146,7 +125,8 @@ fn a_face_indexed_from_one_photo_is_found_in_a_video_of_another_photo_of_the_sam
     )
     .unwrap();
     let up = json(
-        kvs(&server, d)
+        server
+            .kvs(d)
             .args(["faces", "pipeline", "up", "--config"])
             .arg(&config)
             .output()
@@ -157,7 +137,8 @@ fn a_face_indexed_from_one_photo_is_found_in_a_video_of_another_photo_of_the_sam
     assert_eq!(up["Processor"]["Status"], "RUNNING", "{up}");
     assert_eq!(up["ProcessorAction"], "CREATED", "{up}");
     let again = json(
-        kvs(&server, d)
+        server
+            .kvs(d)
             .args(["faces", "pipeline", "up", "--config"])
             .arg(&config)
             .output()
@@ -169,12 +150,14 @@ fn a_face_indexed_from_one_photo_is_found_in_a_video_of_another_photo_of_the_sam
 
     // ... and two with the processor commands.
     for (stream, processor) in [("cam-biden", "p-biden"), ("cam-pattern", "p-pattern")] {
-        ok(kvs(&server, d)
+        ok(server
+            .kvs(d)
             .args(["stream", "create", stream, "--retention", "1h"])
             .output()
             .unwrap());
         let created = json(
-            kvs(&server, d)
+            server
+                .kvs(d)
                 .args(["faces", "processor", "create", processor])
                 .args(["--video-stream", stream, "--data-stream", "kvs-ml"])
                 .args([
@@ -194,14 +177,16 @@ fn a_face_indexed_from_one_photo_is_found_in_a_video_of_another_photo_of_the_sam
             "{created}"
         );
         json(
-            kvs(&server, d)
+            server
+                .kvs(d)
                 .args(["faces", "processor", "start", processor])
                 .output()
                 .unwrap(),
         );
     }
     let described = json(
-        kvs(&server, d)
+        server
+            .kvs(d)
             .args(["faces", "processor", "describe", "p-biden"])
             .output()
             .unwrap(),
@@ -215,7 +200,8 @@ fn a_face_indexed_from_one_photo_is_found_in_a_video_of_another_photo_of_the_sam
     // Processors start at NOW: stream after they run.
     for (stream, file) in &videos {
         let put = json(
-            kvs(&server, d)
+            server
+                .kvs(d)
                 .args(["put", "--stream", stream, "--file"])
                 .arg(file)
                 .output()
@@ -227,7 +213,8 @@ fn a_face_indexed_from_one_photo_is_found_in_a_video_of_another_photo_of_the_sam
         .iter()
         .map(|(stream, _)| {
             let listed = json(
-                kvs(&server, d)
+                server
+                    .kvs(d)
                     .args(["fragments", "--stream", stream, "--last", "1h"])
                     .output()
                     .unwrap(),
@@ -331,7 +318,8 @@ fn a_face_indexed_from_one_photo_is_found_in_a_video_of_another_photo_of_the_sam
     let frames = d.join("frames");
     let checkpoint = d.join("watch.checkpoint");
     let watch = |extra: &[&str]| {
-        kvs(&server, d)
+        server
+            .kvs(d)
             .args([
                 "faces",
                 "watch",
@@ -360,7 +348,8 @@ fn a_face_indexed_from_one_photo_is_found_in_a_video_of_another_photo_of_the_sam
     );
     let saved: Vec<_> = std::fs::read_dir(&frames).unwrap().collect();
     assert_eq!(saved.len(), 1, "the match's frame as a JPEG");
-    let table = ok(kvs(&server, d)
+    let table = ok(server
+        .kvs(d)
         .args([
             "--output",
             "table",
@@ -389,7 +378,8 @@ fn a_face_indexed_from_one_photo_is_found_in_a_video_of_another_photo_of_the_sam
 
     // Down: the processor goes, the collection and the records stay.
     let down = json(
-        kvs(&server, d)
+        server
+            .kvs(d)
             .args(["faces", "pipeline", "down", "--config"])
             .arg(&config)
             .output()
@@ -398,7 +388,8 @@ fn a_face_indexed_from_one_photo_is_found_in_a_video_of_another_photo_of_the_sam
     assert_eq!(down["ProcessorStopped"], true, "{down}");
     assert_eq!(down["ProcessorDeleted"], true, "{down}");
     let listed = json(
-        kvs(&server, d)
+        server
+            .kvs(d)
             .args(["faces", "processor", "list"])
             .output()
             .unwrap(),
@@ -411,7 +402,8 @@ fn a_face_indexed_from_one_photo_is_found_in_a_video_of_another_photo_of_the_sam
         .collect();
     assert_eq!(names, ["p-biden", "p-pattern"]);
     let collection = json(
-        kvs(&server, d)
+        server
+            .kvs(d)
             .args(["faces", "collection", "describe", "faces"])
             .output()
             .unwrap(),

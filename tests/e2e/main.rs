@@ -7,3 +7,4 @@ mod durability;
 mod faces;
 mod put;
 mod standalone;
+mod webrtc;

@@ -1,28 +1,7 @@
 use std::path::Path;
-use std::process::{Command, Output};
 
-use kvs_e2e::{ServerProcess, offline};
+use kvs_e2e::{ServerProcess, json};
 use kvs_mkv::{Event, Frame, Parser, TrackInfo};
-use serde_json::Value;
-
-/// `kvs` pointed at a kvs-local process with its default credentials.
-fn kvs(server: &ServerProcess, scratch: &Path) -> Command {
-    let mut cmd = offline("kvs", scratch);
-    cmd.env("AWS_ACCESS_KEY_ID", "AKIDKVSLOCAL")
-        .env("AWS_SECRET_ACCESS_KEY", "kvs-local-secret")
-        .args(["--endpoint-url", server.url(), "--region", "us-east-1"]);
-    cmd
-}
-
-fn json(out: Output) -> Value {
-    assert!(
-        out.status.success(),
-        "kvs failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 fn read_mkv(path: &Path) -> (Vec<TrackInfo>, Vec<Frame>) {
     let mut p = Parser::new();
@@ -68,7 +47,8 @@ fn kvs_put_file_offline_then_get_media_returns_every_frame() {
     let server = ServerProcess::start(&d.join("data"), d);
 
     let put = json(
-        kvs(&server, d)
+        server
+            .kvs(d)
             .args([
                 "put",
                 "--stream",
@@ -88,7 +68,8 @@ fn kvs_put_file_offline_then_get_media_returns_every_frame() {
 
     let out = d.join("out.mkv");
     let got = json(
-        kvs(&server, d)
+        server
+            .kvs(d)
             .args(["get-media", "--stream", "cam", "-o"])
             .arg(&out)
             .output()
@@ -131,7 +112,8 @@ fn kvs_put_file_offline_then_get_media_returns_every_frame() {
     }
 
     let listed = json(
-        kvs(&server, d)
+        server
+            .kvs(d)
             .args(["fragments", "--stream", "cam", "--last", "1h"])
             .output()
             .unwrap(),
@@ -146,7 +128,8 @@ fn kvs_put_rtsp_for_10_seconds_reaches_kvs_local() {
     let camera = kvs_testkit::RtspServer::test_pattern();
     let server = ServerProcess::start(&d.join("data"), d);
     let put = json(
-        kvs(&server, d)
+        server
+            .kvs(d)
             .args([
                 "put",
                 "--stream",
@@ -169,7 +152,8 @@ fn kvs_put_rtsp_for_10_seconds_reaches_kvs_local() {
 
     let out = d.join("door.mkv");
     json(
-        kvs(&server, d)
+        server
+            .kvs(d)
             .args(["get-media", "--stream", "door", "-o"])
             .arg(&out)
             .output()

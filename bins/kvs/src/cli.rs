@@ -73,6 +73,9 @@ pub(crate) enum Command {
     /// Rekognition face search: collections, indexed faces, stream processors, live matches.
     #[command(subcommand)]
     Faces(FacesCommand),
+    /// WebRTC on a signaling channel: a master serving viewers, or a viewer.
+    #[command(subcommand)]
+    Webrtc(WebrtcCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -303,23 +306,13 @@ pub(crate) struct HlsUrlArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(group = clap::ArgGroup::new("source").required(true).args(["file", "rtsp", "test_pattern", "device"]))]
+#[command(group = clap::ArgGroup::new("source").required(true))]
 pub(crate) struct PutArgs {
     /// Stream name or ARN.
     #[arg(long)]
     pub(crate) stream: String,
-    /// An MKV or MP4 file with H.264/H.265 and optional AAC (not re-encoded).
-    #[arg(long)]
-    pub(crate) file: Option<std::path::PathBuf>,
-    /// An RTSP camera URL (read over TCP).
-    #[arg(long)]
-    pub(crate) rtsp: Option<String>,
-    /// A generated test pattern (H.264, with --audio a tone in AAC).
-    #[arg(long)]
-    pub(crate) test_pattern: bool,
-    /// A V4L2 camera such as /dev/video0.
-    #[arg(long)]
-    pub(crate) device: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
     /// Stop after this much video, e.g. 30s or 5m (default: until the source ends or Ctrl-C).
     #[arg(long)]
     pub(crate) duration: Option<String>,
@@ -346,6 +339,26 @@ pub(crate) struct PutArgs {
     /// Fragment length (a fragment also starts on every key frame).
     #[arg(long, default_value = "2s")]
     pub(crate) fragment_duration: String,
+    /// How long to wait at the end for every fragment to be acknowledged.
+    #[arg(long, default_value = "60s")]
+    pub(crate) ack_timeout: String,
+}
+
+/// Where video comes from: exactly one of a file, an RTSP camera, a test pattern or a device.
+#[derive(Args, Debug)]
+pub(crate) struct SourceArgs {
+    /// An MKV or MP4 file with H.264/H.265 and optional AAC (not re-encoded).
+    #[arg(long, group = "source")]
+    pub(crate) file: Option<std::path::PathBuf>,
+    /// An RTSP camera URL (read over TCP).
+    #[arg(long, group = "source")]
+    pub(crate) rtsp: Option<String>,
+    /// A generated test pattern (H.264, with --audio a tone in AAC).
+    #[arg(long, group = "source")]
+    pub(crate) test_pattern: bool,
+    /// A V4L2 camera such as /dev/video0.
+    #[arg(long, group = "source")]
+    pub(crate) device: Option<std::path::PathBuf>,
     /// Test pattern: add an audio track.
     #[arg(long)]
     pub(crate) audio: bool,
@@ -358,9 +371,53 @@ pub(crate) struct PutArgs {
     /// Test pattern: H.264 bitrate in kbit/s.
     #[arg(long, default_value_t = 1000)]
     pub(crate) bitrate_kbps: u32,
-    /// How long to wait at the end for every fragment to be acknowledged.
-    #[arg(long, default_value = "60s")]
-    pub(crate) ack_timeout: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum WebrtcCommand {
+    /// Serve a signaling channel's viewers (up to 10) from a file, an RTSP camera, a test
+    /// pattern or a camera, until Ctrl-C or --duration.
+    Master(WebrtcMasterArgs),
+    /// Connect to a channel's master, print live statistics, optionally record the video.
+    Viewer(WebrtcViewerArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("source").required(true))]
+pub(crate) struct WebrtcMasterArgs {
+    /// Signaling channel name or ARN.
+    #[arg(long)]
+    pub(crate) channel: String,
+    /// Create the channel if it does not exist.
+    #[arg(long)]
+    pub(crate) create: bool,
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+    /// Stop after this long, e.g. 30s or 5m (default: until Ctrl-C or the source ends).
+    #[arg(long)]
+    pub(crate) duration: Option<String>,
+    /// Use only relayed (TURN) connections.
+    #[arg(long)]
+    pub(crate) relay_only: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct WebrtcViewerArgs {
+    /// Signaling channel name or ARN.
+    #[arg(long)]
+    pub(crate) channel: String,
+    /// The viewer's client id (default: a random kvs-viewer-... id).
+    #[arg(long)]
+    pub(crate) client_id: Option<String>,
+    /// Write the received video to this MKV file.
+    #[arg(long)]
+    pub(crate) record: Option<std::path::PathBuf>,
+    /// Stop after this long, e.g. 10s (default: until Ctrl-C or the master leaves).
+    #[arg(long)]
+    pub(crate) duration: Option<String>,
+    /// Use only relayed (TURN) connections.
+    #[arg(long)]
+    pub(crate) relay_only: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

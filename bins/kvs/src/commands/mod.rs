@@ -6,11 +6,12 @@ mod faces;
 mod media;
 mod put;
 mod stream;
+mod webrtc;
 
 use anyhow::Context as _;
 use kvs_endpoint::{KvsConfig, LoadOptions, Target};
 
-use crate::cli::{Cli, Command, GlobalArgs};
+use crate::cli::{Cli, Command, GlobalArgs, WebrtcCommand};
 
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = connect(&cli.global).await?;
@@ -27,6 +28,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::DashUrl(args) => media::session_url(&config, format, args, true).await,
         Command::Images(args) => media::images(&config, format, args).await,
         Command::Faces(cmd) => faces::run(&config, format, cmd).await,
+        Command::Webrtc(WebrtcCommand::Master(args)) => webrtc::master(&config, format, args).await,
+        Command::Webrtc(WebrtcCommand::Viewer(args)) => webrtc::viewer(&config, format, args).await,
     }
 }
 

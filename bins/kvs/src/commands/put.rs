@@ -9,10 +9,11 @@ use kvs_media::{OverflowPolicy, Producer, ProducerConfig, ProducerEvent, Storage
 use kvs_types::{DataRetention, StreamRef, parse_duration};
 use serde_json::json;
 
-use crate::cli::{OutputFormat, Overflow, PutArgs};
+use crate::cli::{OutputFormat, Overflow, PutArgs, SourceArgs};
 use crate::output;
 
-fn source(args: &PutArgs) -> anyhow::Result<Source> {
+/// The GStreamer source the arguments name.
+pub(crate) fn source(args: &SourceArgs) -> anyhow::Result<Source> {
     if let Some(f) = &args.file {
         return Ok(Source::File(f.clone()));
     }
@@ -57,7 +58,7 @@ pub(crate) async fn run(
     let fragment_duration = parse_duration(&args.fragment_duration)?;
     let ack_timeout = parse_duration(&args.ack_timeout)?;
     let storage = Storage::parse(&args.buffer).map_err(|e| anyhow::anyhow!("--buffer: {e}"))?;
-    let src = source(&args)?;
+    let src = source(&args.source)?;
     if args.create {
         let StreamRef::Name(name) = &stream else {
             bail!("--create needs a stream name, not an ARN");
