@@ -28,6 +28,8 @@ fn make_demo_script_runs_offline() {
         "demo-clip.mp4",
         "getHLSMasterPlaylist.m3u8?SessionToken=",
         "getDASHManifest.mpd?SessionToken=",
+        // face search: the indexed face is found in the visitor's video
+        "  obama  ",
     ] {
         assert!(
             stdout.contains(expected),
@@ -35,6 +37,10 @@ fn make_demo_script_runs_offline() {
         );
     }
     assert!(stderr.contains("running kvs-local at"), "{stderr}");
+    assert!(
+        stderr.contains("1 matches from demo-face-matches"),
+        "{stderr}"
+    );
     let probe = kvs_testkit::ffprobe(&scratch.path().join("demo/demo-clip.mp4"));
     let streams = probe["streams"].as_array().unwrap();
     assert!(streams.iter().any(|s| s["codec_name"] == "h264"), "{probe}");
