@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::App;
+use crate::clock::now_ms;
 use crate::db::{self, ChannelRecord, StreamRecord};
 use crate::error::ApiError;
 
@@ -77,10 +78,6 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     };
     serde_json::from_slice(body)
         .map_err(|e| ApiError::invalid_argument(format!("malformed request body: {e}")))
-}
-
-fn now_ms() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
 }
 
 fn new_version() -> String {

@@ -86,14 +86,7 @@ async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
     if parts.method == Method::GET {
         let query = auth::parse_query(parts.uri.query().unwrap_or(""));
         if signaling::is_connect(&query) {
-            auth::verify(
-                &app.config.credentials,
-                &parts.method,
-                &parts.uri,
-                &parts.headers,
-                Payload::Body(b""),
-                time::OffsetDateTime::now_utc(),
-            )?;
+            verify(app, &parts, Payload::Body(b""))?;
             app.stats.count(if query.contains_key("X-Amz-ClientId") {
                 "ConnectAsViewer"
             } else {
@@ -103,14 +96,7 @@ async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
         }
     }
     if parts.method == Method::POST && parts.uri.path() == "/putMedia" {
-        auth::verify(
-            &app.config.credentials,
-            &parts.method,
-            &parts.uri,
-            &parts.headers,
-            Payload::Streaming,
-            time::OffsetDateTime::now_utc(),
-        )?;
+        verify(app, &parts, Payload::Streaming)?;
         app.stats.count("PutMedia");
         return media::put::put_media(app.clone(), parts, body).await;
     }
@@ -129,14 +115,7 @@ async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
             )
         })?;
     let body = read_body(body, MAX_JSON_BODY).await?;
-    auth::verify(
-        &app.config.credentials,
-        &parts.method,
-        &parts.uri,
-        &parts.headers,
-        Payload::Body(&body),
-        time::OffsetDateTime::now_utc(),
-    )?;
+    verify(app, &parts, Payload::Body(&body))?;
     app.stats.count(operation);
     tracing::debug!(operation, "request");
     match operation {
@@ -233,20 +212,25 @@ async fn aws_json(
             )
         })?;
     let body = read_body(body, operation.max_body()).await?;
-    auth::verify(
-        &app.config.credentials,
-        &parts.method,
-        &parts.uri,
-        &parts.headers,
-        Payload::Body(&body),
-        time::OffsetDateTime::now_utc(),
-    )?;
+    verify(app, &parts, Payload::Body(&body))?;
     app.stats.count(operation.stats_name());
     tracing::debug!(operation = operation.stats_name(), "request");
     match operation {
         JsonOperation::Kinesis(op) => kinesis::handle(app, op, &body).await,
         JsonOperation::Rekognition(op) => rekognition::handle(app, op, &body).await,
     }
+}
+
+/// Checks the request's SigV4 signature against the server's credentials, now.
+fn verify(app: &App, parts: &http::request::Parts, payload: Payload<'_>) -> Result<(), ApiError> {
+    auth::verify(
+        &app.config.credentials,
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        payload,
+        time::OffsetDateTime::now_utc(),
+    )
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {

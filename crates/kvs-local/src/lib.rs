@@ -14,6 +14,7 @@
 //! ```
 
 mod auth;
+mod clock;
 mod control;
 mod datadir;
 mod db;

@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::App;
+use crate::clock::now_ms;
 use crate::error::ApiError;
 
 /// The `X-Amz-Target` prefix of this service.
@@ -143,10 +144,6 @@ pub(crate) fn reply<T: Serialize>(out: &T) -> Response {
         HeaderValue::from_static("application/x-amz-json-1.1"),
     );
     resp
-}
-
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 fn epoch_seconds(ms: i64) -> f64 {

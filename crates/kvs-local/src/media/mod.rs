@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use crate::clock::now_ms;
 pub(crate) use store::{MediaStore, StoredFragment};
 
 /// Fragment numbers are this prefix and a zero-padded server-wide sequence number, so they are
@@ -204,10 +205,6 @@ pub(crate) fn timestamp_column(
 }
 
 /// Epoch milliseconds now.
-pub(crate) fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
 /// Epoch seconds with millisecond precision, as KVS writes timestamps in tags.
 pub(crate) fn seconds_text(ms: i64) -> String {
     format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))

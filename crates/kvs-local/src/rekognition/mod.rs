@@ -17,6 +17,7 @@ use axum::response::Response;
 use http::StatusCode;
 
 use crate::App;
+use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::ids::uuid_v4 as uuid;
 use crate::kinesis::{parse, reply};
@@ -105,10 +106,6 @@ fn not_found(message: impl Into<String>) -> ApiError {
         "ResourceNotFoundException",
         message,
     )
-}
-
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 fn page_size(max: Option<i64>, cap: i64) -> Result<usize, ApiError> {
