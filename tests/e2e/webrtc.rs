@@ -51,6 +51,7 @@ fn a_cli_viewer_records_what_a_cli_master_serves() {
             .output()
             .unwrap(),
     );
+    assert_eq!(viewer["ClientId"], "cli-viewer", "{viewer}");
     let stats = &viewer["Stats"];
     assert!(
         stats["TimeToFirstFrameMs"].as_f64().unwrap() > 0.0,

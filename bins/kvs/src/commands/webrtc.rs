@@ -168,9 +168,10 @@ pub(crate) async fn viewer(
     }
     eprintln!();
     let stats = session.viewer().stats().await;
+    let client_id = session.client_id().as_str().to_owned();
     session.close().await;
     let mut out = json!({
-        "ClientId": args.client_id,
+        "ClientId": client_id,
         "Seconds": started.elapsed().as_secs_f64(),
         "Stats": stats_json(&stats),
     });
