@@ -5,6 +5,7 @@
 //! signaling client reconnects on its own; connections already up are not touched by that.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kvs_control::ControlPlane;
 use kvs_endpoint::{EndpointResolver, KvsConfig};
@@ -14,8 +15,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::peer::{
-    FrameSink, IceConfig, Master, MasterConfig, MasterEvent, PeerError, Viewer, ViewerConfig,
-    ViewerOutput,
+    FrameSink, IceConfig, IceServer, Master, MasterConfig, MasterEvent, PeerError, Viewer,
+    ViewerConfig, ViewerOutput,
 };
 use crate::signaling::{
     ClientId, IceServerError, Incoming, Outgoing, Role, SignalingClient, SignalingError,
@@ -26,7 +27,7 @@ use crate::signaling::{
 const OUTGOING: usize = 256;
 
 /// How a session connects.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SessionOptions {
     /// Local addresses and extra ICE servers; the channel's TURN servers are added.
     pub ice: IceConfig,
@@ -34,6 +35,20 @@ pub struct SessionOptions {
     pub relay_only: bool,
     /// Keep-alive and reconnection of the signaling connection.
     pub signaling: SignalingOptions,
+    /// How often a master renews the channel's TURN credentials for viewers yet to come (they
+    /// are valid for 5 minutes); also renewed at once on `RECONNECT_ICE_SERVER`.
+    pub ice_refresh: Duration,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            ice: IceConfig::default(),
+            relay_only: false,
+            signaling: SignalingOptions::default(),
+            ice_refresh: Duration::from_secs(4 * 60),
+        }
+    }
 }
 
 /// Why a session could not start.
@@ -60,6 +75,26 @@ pub enum SessionError {
 struct Connected {
     client: SignalingClient,
     ice: IceConfig,
+    /// Fetches the channel's ICE servers again.
+    refresh: IceRefresh,
+}
+
+#[derive(Clone)]
+struct IceRefresh {
+    config: KvsConfig,
+    resolver: Arc<EndpointResolver>,
+    arn: Arn,
+    role: Role,
+    extra: Vec<IceServer>,
+}
+
+impl IceRefresh {
+    async fn fetch(&self) -> Result<Vec<IceServer>, IceServerError> {
+        let mut servers = self.extra.clone();
+        servers
+            .extend(ice_servers(&self.config, self.resolver.clone(), &self.arn, &self.role).await?);
+        Ok(servers)
+    }
 }
 
 async fn connect(
@@ -72,13 +107,23 @@ async fn connect(
     let arn = Arn::parse(&info.channel_arn)
         .map_err(|_| SessionError::ChannelArn(info.channel_arn.clone()))?;
     let resolver = Arc::new(EndpointResolver::new(config));
+    let refresh = IceRefresh {
+        config: config.clone(),
+        resolver: resolver.clone(),
+        arn: arn.clone(),
+        role: role.clone(),
+        extra: options.ice.servers.clone(),
+    };
     let mut ice = options.ice.clone();
-    ice.servers
-        .extend(ice_servers(config, resolver.clone(), &arn, &role).await?);
+    ice.servers = refresh.fetch().await?;
     ice.relay_only = options.relay_only;
     let client =
         SignalingClient::connect(config, resolver, arn, role, options.signaling.clone()).await?;
-    Ok(Connected { client, ice })
+    Ok(Connected {
+        client,
+        ice,
+        refresh,
+    })
 }
 
 /// Moves the peer's messages to signaling and signaling's messages to the peer.
@@ -116,6 +161,28 @@ pub struct MasterSession {
     master: Arc<Master>,
     events: mpsc::Receiver<MasterEvent>,
     pump: JoinHandle<()>,
+    renewer: JoinHandle<()>,
+}
+
+/// Renews the master's ICE servers every `every`, and when `now` is notified.
+async fn renew_ice_servers(
+    master: Arc<Master>,
+    refresh: IceRefresh,
+    every: Duration,
+    now: Arc<tokio::sync::Notify>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = now.notified() => {}
+        }
+        match refresh.fetch().await {
+            Ok(servers) => master.set_ice_servers(servers),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot renew the ICE servers; keeping the old ones")
+            }
+        }
+    }
 }
 
 impl MasterSession {
@@ -127,7 +194,11 @@ impl MasterSession {
         tracks: &[TrackInfo],
         options: SessionOptions,
     ) -> Result<Self, SessionError> {
-        let Connected { client, ice } = connect(config, channel, Role::Master, &options).await?;
+        let Connected {
+            client,
+            ice,
+            refresh,
+        } = connect(config, channel, Role::Master, &options).await?;
         let (transport, outgoing) = mpsc::channel(OUTGOING);
         let master_config = MasterConfig {
             ice,
@@ -135,10 +206,21 @@ impl MasterSession {
         };
         let (master, events) = Master::new(master_config, tracks, transport)?;
         let master = Arc::new(master);
+        let renew = Arc::new(tokio::sync::Notify::new());
+        let renewer = tokio::spawn(renew_ice_servers(
+            Arc::clone(&master),
+            refresh,
+            options.ice_refresh,
+            Arc::clone(&renew),
+        ));
         let peer = Arc::clone(&master);
         let pump = pump(client, outgoing, move |m| {
             let peer = Arc::clone(&peer);
+            let renew = Arc::clone(&renew);
             async move {
+                if m == Incoming::ReconnectIceServer {
+                    renew.notify_one();
+                }
                 if let Err(e) = peer.handle(m).await {
                     tracing::warn!(error = %e, "master could not act on a signaling message");
                 }
@@ -148,6 +230,7 @@ impl MasterSession {
             master,
             events,
             pump,
+            renewer,
         })
     }
 
@@ -170,12 +253,14 @@ impl MasterSession {
     pub async fn close(self) {
         self.master.close().await;
         self.pump.abort();
+        self.renewer.abort();
     }
 }
 
 impl Drop for MasterSession {
     fn drop(&mut self) {
         self.pump.abort();
+        self.renewer.abort();
     }
 }
 
@@ -196,7 +281,7 @@ impl ViewerSession {
         options: SessionOptions,
     ) -> Result<(Self, ViewerOutput), SessionError> {
         let role = Role::Viewer(client_id.clone());
-        let Connected { client, ice } = connect(config, channel, role, &options).await?;
+        let Connected { client, ice, .. } = connect(config, channel, role, &options).await?;
         let (transport, outgoing) = mpsc::channel(OUTGOING);
         let viewer_config = ViewerConfig {
             ice,

@@ -25,7 +25,7 @@ use tokio::time::timeout;
 const PATIENCE: Duration = Duration::from_secs(30);
 
 struct Local {
-    _server: Server,
+    server: Server,
     config: KvsConfig,
     channel: ChannelRef,
     arn: Arn,
@@ -49,7 +49,7 @@ async fn local() -> Local {
         .await
         .unwrap();
     Local {
-        _server: server,
+        server,
         config,
         channel: ChannelRef::Name(name),
         arn: Arn::parse(&info.channel_arn).unwrap(),
@@ -66,6 +66,10 @@ fn loopback(relay_only: bool) -> SessionOptions {
 }
 
 async fn master(local: &Local, relay_only: bool) -> MasterSession {
+    master_with(local, loopback(relay_only)).await
+}
+
+async fn master_with(local: &Local, options: SessionOptions) -> MasterSession {
     let source = GstSource::open(Source::TestPattern(TestPattern {
         width: 320,
         height: 240,
@@ -74,14 +78,9 @@ async fn master(local: &Local, relay_only: bool) -> MasterSession {
     }))
     .await
     .unwrap();
-    let session = MasterSession::start(
-        &local.config,
-        &local.channel,
-        source.tracks(),
-        loopback(relay_only),
-    )
-    .await
-    .unwrap();
+    let session = MasterSession::start(&local.config, &local.channel, source.tracks(), options)
+        .await
+        .unwrap();
     drop(source.start(session.frame_sink()));
     session
 }
@@ -247,6 +246,32 @@ async fn wrong_turn_credentials_fail_in_relay_only_mode() {
         assert_ne!(event, ViewerEvent::Connected);
     }
     pump.abort();
+    viewer.close().await;
+    master.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_renews_its_turn_credentials_and_later_viewers_relay_with_them() {
+    let local = local().await;
+    let master = master_with(
+        &local,
+        SessionOptions {
+            ice_refresh: Duration::from_millis(300),
+            ..loopback(true)
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let fetched = local.server.calls("GetIceServerConfig");
+    assert!(fetched >= 3, "GetIceServerConfig called {fetched} times");
+    let (viewer, mut output) = viewer(&local, "after-renewal", true).await;
+    frames(&mut output, 10).await;
+    let stats = viewer.viewer().stats().await;
+    assert_eq!(
+        stats.local_candidate_type.as_deref(),
+        Some("relay"),
+        "{stats:?}"
+    );
     viewer.close().await;
     master.close().await;
 }

@@ -15,7 +15,7 @@ use super::data::DataMessage;
 use super::error::{PeerError, Result};
 use super::feed::{Feed, FrameSink};
 use super::h264::{ParameterSets, profile_level_id};
-use super::ice::IceConfig;
+use super::ice::{IceConfig, IceServer};
 use super::outbound::{Outbound, from_signal};
 use super::stats::{PeerStats, collect};
 use crate::signaling::{ClientId, Incoming, Outgoing, Signal, StatusResponse};
@@ -91,6 +91,8 @@ pub struct Master {
 
 struct Inner {
     config: MasterConfig,
+    /// The ICE servers new viewers get; replaced when their credentials are renewed.
+    ice_servers: Mutex<Vec<IceServer>>,
     feed: Arc<Feed>,
     profile: Option<[u8; 3]>,
     transport: mpsc::Sender<Outgoing>,
@@ -122,6 +124,7 @@ impl Master {
         let profile = sets.sps.first().and_then(|s| profile_level_id(s));
         let (events, events_rx) = mpsc::channel(EVENTS);
         let inner = Arc::new(Inner {
+            ice_servers: Mutex::new(config.ice.servers.clone()),
             config,
             feed: Arc::new(Feed::new(video.number, sets)),
             profile,
@@ -171,6 +174,16 @@ impl Master {
             }
             Incoming::GoAway | Incoming::ReconnectIceServer => Ok(()),
         }
+    }
+
+    /// Replaces the ICE (STUN/TURN) servers given to viewers that connect from now on, e.g.
+    /// with renewed TURN credentials; connections already up keep theirs.
+    pub fn set_ice_servers(&self, servers: Vec<IceServer>) {
+        *self
+            .inner
+            .ice_servers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = servers;
     }
 
     /// The viewers being served.
@@ -262,7 +275,15 @@ impl Inner {
         }
         let received = Instant::now();
         let outbound = Outbound::start(self.transport.clone(), Some(viewer.clone()));
-        let link = connection::build(&self.config.ice, Arc::clone(&outbound), self.profile).await?;
+        let ice = IceConfig {
+            servers: self
+                .ice_servers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+            ..self.config.ice.clone()
+        };
+        let link = connection::build(&ice, Arc::clone(&outbound), self.profile).await?;
         let pc = Arc::clone(&link.pc);
         let early_candidates = self
             .early_candidates
