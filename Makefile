@@ -37,7 +37,7 @@ lint: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# The parser fuzz targets, briefly (FUZZ_SECONDS each, default 20).
+# The parser fuzz targets, briefly (FUZZ_SECONDS each, default 10; scripts/fuzz-smoke).
 fuzz-smoke: deps
 	@scripts/fuzz-smoke
 

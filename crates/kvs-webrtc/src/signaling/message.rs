@@ -137,7 +137,17 @@ impl Signal {
         match type_name {
             "SDP_OFFER" | "SDP_ANSWER" => {
                 let desc: SessionDescription = serde_json::from_slice(&json).map_err(bad)?;
-                Ok(if type_name == "SDP_OFFER" {
+                let offer = type_name == "SDP_OFFER";
+                // The wire form is rebuilt with this type: a payload of another type (`""`) could
+                // parse at the size limit and then be too large to send on.
+                let kind = if offer { "offer" } else { "answer" };
+                if desc.kind != kind {
+                    return Err(MessageError::Malformed(format!(
+                        "{type_name}: session description of type {:?}, not {kind:?}",
+                        desc.kind
+                    )));
+                }
+                Ok(if offer {
                     Self::Offer(desc.sdp)
                 } else {
                     Self::Answer(desc.sdp)
@@ -390,6 +400,53 @@ mod tests {
             Outgoing::from_json(&text),
             Err(MessageError::PayloadTooLarge(_))
         ));
+    }
+
+    #[test]
+    fn a_session_description_must_have_the_type_of_its_message() {
+        // Breaks the round trip the signaling_message fuzz target asserts: the type was not
+        // checked, so an offer whose payload said `"type":""` parsed at the size limit, and its
+        // own wire form (`"type":"offer"`) was then 5 bytes over it.
+        let wire = |action: &str, kind: &str, sdp: &str| {
+            let payload = BASE64.encode(format!(r#"{{"type":"{kind}","sdp":"{sdp}"}}"#));
+            (
+                format!(r#"{{"action":"{action}","messagePayload":"{payload}"}}"#),
+                format!(r#"{{"messageType":"{action}","messagePayload":"{payload}"}}"#),
+            )
+        };
+        let at_limit = |kind: &str| {
+            "a".repeat(MAX_PAYLOAD_BYTES - format!(r#"{{"type":"{kind}","sdp":""}}"#).len())
+        };
+        for (action, kind) in [
+            ("SDP_OFFER", ""),
+            ("SDP_OFFER", "answer"),
+            ("SDP_ANSWER", "offer"),
+            ("SDP_ANSWER", "ANSWER"),
+        ] {
+            let (outgoing, incoming) = wire(action, kind, &at_limit(kind));
+            assert!(
+                matches!(
+                    Outgoing::from_json(&outgoing),
+                    Err(MessageError::Malformed(_))
+                ),
+                "{action} with type {kind:?}"
+            );
+            assert!(
+                matches!(
+                    Incoming::from_json(&incoming),
+                    Err(MessageError::Malformed(_))
+                ),
+                "{action} with type {kind:?}"
+            );
+        }
+        // the right type at the limit still parses, and its wire form parses back
+        for (action, kind) in [("SDP_OFFER", "offer"), ("SDP_ANSWER", "answer")] {
+            let (outgoing, incoming) = wire(action, kind, &at_limit(kind));
+            let out = Outgoing::from_json(&outgoing).unwrap();
+            assert_eq!(Outgoing::from_json(&out.to_json().unwrap()).unwrap(), out);
+            let inc = Incoming::from_json(&incoming).unwrap();
+            assert_eq!(Incoming::from_json(&inc.to_json()).unwrap(), inc);
+        }
     }
 
     #[test]
