@@ -1,25 +1,48 @@
-//! WebRTC through kvs-local over loopback, in one process on this machine.
+//! WebRTC through kvs-local on this machine. The master runs in a child process (this bench
+//! run again with `KVS_BENCH_ROLE=master`), so its CPU is measured apart from the viewers'.
 //!
 //! 1. Time to first frame: `KVS_BENCH_CONNECTIONS` (20) viewers, one after another, each timed
 //!    from `ViewerSession::start` (signaling connect, GetIceServerConfig, offer) to its first
 //!    complete key frame; p50 and p99.
 //! 2. Viewers one master serves: add viewers of a 1 Mbit/s, 30 fps test pattern in steps of
 //!    `KVS_BENCH_STEP` (5) up to `KVS_BENCH_MAX_VIEWERS` (50) while every viewer still gets at
-//!    least 90% of the source's frame rate.
+//!    least 90% of the source's frame rate; the master process's CPU at each step. KVS (and
+//!    kvs-local) let at most 10 viewers be connected to a channel's signaling at once, so each
+//!    of these viewers leaves signaling once its peer connection is up, which leaves the
+//!    connection up.
+//! 3. Frame loss under packet loss (`KVS_BENCH_LOSS`, "0,1,5,5>"): master and viewer in two
+//!    network namespaces joined by a veth pair, an nftables rule in each dropping that share of
+//!    the UDP packets it sends at random: both directions, or with `>` only the master's (the
+//!    media; the viewer's NACKs and key frame requests all arrive). After 2 s, the viewer counts
+//!    the frames it can decode for `KVS_BENCH_LOSS_SECONDS` (60) against the 30 fps the source
+//!    makes: frames lost after NACK/retransmission. Needs root, `ip` and `nft`; skipped with
+//!    the reason otherwise. (netem is not used: this machine's kernel is built without it.)
 //!
 //! Run: `cargo bench -p kvs-webrtc --bench webrtc`.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kvs_control::{ChannelSpec, ControlPlane};
-use kvs_endpoint::KvsConfig;
+use kvs_endpoint::{EndpointResolver, KvsConfig};
 use kvs_gst::{Source, TestPattern};
 use kvs_local::{Config, Server};
 use kvs_types::{ChannelName, ChannelRef};
-use kvs_webrtc::peer::{GstSource, IceConfig, ViewerOutput};
+use kvs_webrtc::peer::{GstSource, IceConfig, Viewer, ViewerConfig, ViewerEvent, ViewerOutput};
 use kvs_webrtc::session::{MasterSession, SessionOptions, ViewerSession};
-use kvs_webrtc::signaling::ClientId;
+use kvs_webrtc::signaling::{
+    ClientId, Role, SignalingClient, SignalingEvent, SignalingOptions, ice_servers,
+};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+const FPS: u32 = 30;
+const CHANNEL: &str = "bench";
+const REGION: &str = "us-east-1";
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -28,9 +51,21 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn options() -> SessionOptions {
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"))
+}
+
+/// ICE on one address, no mDNS (loopback: 127.0.0.1).
+fn ice_on(ip: IpAddr) -> IceConfig {
+    IceConfig {
+        host_addresses: vec![ip],
+        ..IceConfig::loopback()
+    }
+}
+
+fn options(ip: IpAddr) -> SessionOptions {
     SessionOptions {
-        ice: IceConfig::loopback(),
+        ice: ice_on(ip),
         ..SessionOptions::default()
     }
 }
@@ -40,9 +75,129 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// Frames each viewer received within `window`.
-async fn count_frames(outputs: &mut [ViewerOutput], window: Duration) -> Vec<usize> {
+/// User+system CPU seconds of a process (Linux /proc; USER_HZ is 100 on Linux).
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
+}
+
+async fn kvs_config(url: &str) -> KvsConfig {
+    let c = kvs_local::Credentials::local_defaults();
+    KvsConfig::for_endpoint(url, REGION, &c.access_key_id, &c.secret_access_key).await
+}
+
+/// Starts kvs-local on `ip` with the bench's channel.
+async fn start_kvs_local(dir: &std::path::Path, ip: IpAddr) -> (Server, KvsConfig) {
+    let mut config = Config::new(dir);
+    config.addr.set_ip(ip);
+    let server = Server::start(config).await.unwrap();
+    let config = kvs_config(server.url()).await;
+    ControlPlane::new(&config)
+        .ensure_channel(&ChannelSpec::new(ChannelName::new(CHANNEL).unwrap()))
+        .await
+        .unwrap();
+    (server, config)
+}
+
+fn channel() -> ChannelRef {
+    ChannelRef::Name(ChannelName::new(CHANNEL).unwrap())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    match std::env::var("KVS_BENCH_ROLE").as_deref() {
+        Ok("master") => master().await,
+        Ok("loss-viewer") => loss_viewer().await,
+        _ => {
+            loopback().await;
+            loss().await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The master process.
+
+/// Serves the channel with a 1 Mbit/s test pattern until stdin closes. Uses the kvs-local at
+/// `KVS_BENCH_ENDPOINT`, or starts one on `KVS_BENCH_IP` when that is not set; prints
+/// `ready <endpoint>` once it is serving.
+async fn master() {
+    // The parent closes stdin (or dies): stop.
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0);
+    });
+    let ip: IpAddr = var("KVS_BENCH_IP").parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, config) = match std::env::var("KVS_BENCH_ENDPOINT") {
+        Ok(url) => (None, kvs_config(&url).await),
+        Err(_) => {
+            let (server, config) = start_kvs_local(dir.path(), ip).await;
+            (Some(server), config)
+        }
+    };
+    let source = GstSource::open(Source::TestPattern(TestPattern {
+        width: 640,
+        height: 480,
+        fps: FPS,
+        bitrate_kbps: 1000,
+        ..TestPattern::default()
+    }))
+    .await
+    .unwrap();
+    let master = MasterSession::start(&config, &channel(), source.tracks(), options(ip))
+        .await
+        .unwrap();
+    let _feeding = source.start(master.frame_sink());
+    let endpoint = match &_server {
+        Some(s) => s.url().to_owned(),
+        None => var("KVS_BENCH_ENDPOINT"),
+    };
+    println!("ready {endpoint}");
+    std::future::pending::<()>().await;
+}
+
+/// Starts the master process (through `prefix`, e.g. `ip netns exec NS`) and waits until it
+/// serves; returns it with the kvs-local endpoint.
+async fn spawn_master(prefix: &[&str], envs: &[(&str, &str)]) -> (Child, String) {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = match prefix.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(&exe);
+            c
+        }
+        None => Command::new(&exe),
+    };
+    cmd.env("KVS_BENCH_ROLE", "master")
+        .envs(envs.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let endpoint = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(url) = line.strip_prefix("ready ") {
+                return url.to_owned();
+            }
+        }
+        panic!("the master process ended before it was ready");
+    })
+    .await
+    .expect("the master process did not start in 60 s");
+    (child, endpoint)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1 and 2: loopback.
+
+/// Frames each viewer received within `window`, and the video bytes of all.
+async fn count_frames(outputs: &mut [ViewerOutput], window: Duration) -> (Vec<usize>, usize) {
     let mut counts = vec![0; outputs.len()];
+    let mut bytes = 0;
     // Drop what queued before the window.
     for o in outputs.iter_mut() {
         while o.frames.try_recv().is_ok() {}
@@ -50,47 +205,79 @@ async fn count_frames(outputs: &mut [ViewerOutput], window: Duration) -> Vec<usi
     let end = tokio::time::Instant::now() + window;
     while tokio::time::Instant::now() < end {
         for (o, c) in outputs.iter_mut().zip(counts.iter_mut()) {
-            while o.frames.try_recv().is_ok() {
+            while let Ok(frame) = o.frames.try_recv() {
                 *c += 1;
+                bytes += frame.data.len();
             }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    counts
+    (counts, bytes)
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+/// A viewer that uses signaling only to connect: what `ViewerSession` does, but the signaling
+/// connection is closed once the peer connection is up.
+async fn viewer_leaving_signaling(config: &KvsConfig, id: ClientId) -> (Viewer, ViewerOutput) {
+    let info = ControlPlane::new(config)
+        .describe_channel(&channel())
+        .await
+        .unwrap();
+    let arn = info.arn().unwrap();
+    let resolver = Arc::new(EndpointResolver::new(config));
+    let role = Role::Viewer(id);
+    let mut ice = ice_on(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    ice.servers.extend(
+        ice_servers(config, resolver.clone(), &arn, &role)
+            .await
+            .unwrap(),
+    );
+    let mut client =
+        SignalingClient::connect(config, resolver, arn, role, SignalingOptions::default())
+            .await
+            .unwrap();
+    let (transport, mut outgoing) = mpsc::channel(256);
+    let viewer_config = ViewerConfig {
+        ice,
+        ..ViewerConfig::default()
+    };
+    let (viewer, mut output) = Viewer::connect(viewer_config, transport).await.unwrap();
+    let connected = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            tokio::select! {
+                event = client.recv() => match event {
+                    Some(SignalingEvent::Message(m)) => viewer.handle(m).await.unwrap(),
+                    Some(_) => {}
+                    None => panic!("signaling closed"),
+                },
+                Some(m) = outgoing.recv() => client.send(m),
+                event = output.events.recv() => match event {
+                    Some(ViewerEvent::Connected) => return,
+                    Some(ViewerEvent::Ended) | None => panic!("the viewer's connection failed"),
+                    Some(_) => {}
+                },
+            }
+        }
+    })
+    .await;
+    connected.expect("a load viewer did not connect in 30 s");
+    client.close();
+    (viewer, output)
+}
+
+async fn loopback() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(Config::new(dir.path())).await.unwrap();
-    let c = server.credentials().clone();
-    let config = KvsConfig::for_endpoint(
-        server.url(),
-        "us-east-1",
-        &c.access_key_id,
-        &c.secret_access_key,
+    let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let (server, config) = start_kvs_local(dir.path(), localhost).await;
+    let (master, _) = spawn_master(
+        &[],
+        &[
+            ("KVS_BENCH_IP", "127.0.0.1"),
+            ("KVS_BENCH_ENDPOINT", server.url()),
+        ],
     )
     .await;
-    let name = ChannelName::new("bench").unwrap();
-    ControlPlane::new(&config)
-        .ensure_channel(&ChannelSpec::new(name.clone()))
-        .await
-        .unwrap();
-    let channel = ChannelRef::Name(name);
-    let fps = 30;
-    let source = GstSource::open(Source::TestPattern(TestPattern {
-        width: 640,
-        height: 480,
-        fps,
-        bitrate_kbps: 1000,
-        ..TestPattern::default()
-    }))
-    .await
-    .unwrap();
-    let master = MasterSession::start(&config, &channel, source.tracks(), options())
-        .await
-        .unwrap();
-    let _feeding = source.start(master.frame_sink());
+    let master_pid = master.id().unwrap().to_string();
+    let channel = channel();
 
     let connections = env("KVS_BENCH_CONNECTIONS", 20);
     let mut ttff = Vec::with_capacity(connections);
@@ -100,7 +287,7 @@ async fn main() {
             &config,
             &channel,
             ClientId::new(format!("ttff-{i}")).unwrap(),
-            options(),
+            options(localhost),
         )
         .await
         .unwrap();
@@ -113,44 +300,304 @@ async fn main() {
     }
     ttff.sort();
     println!(
-        "time to first frame over {connections} connections: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (goal p50 < 300 ms, p99 < 600 ms)",
+        "time to first frame over {connections} connections: p50 {:.0} ms, p99 {:.0} ms, min {:.0} ms, max {:.0} ms (goal p50 < 300 ms, p99 < 600 ms)",
         percentile(&ttff, 0.5).as_secs_f64() * 1000.0,
         percentile(&ttff, 0.99).as_secs_f64() * 1000.0,
+        ttff[0].as_secs_f64() * 1000.0,
         ttff.last().unwrap().as_secs_f64() * 1000.0
     );
+    let all: Vec<String> = ttff
+        .iter()
+        .map(|t| format!("{:.0}", t.as_secs_f64() * 1000.0))
+        .collect();
+    println!("  each (ms, sorted): {}", all.join(" "));
 
     let step = env("KVS_BENCH_STEP", 5);
     let max = env("KVS_BENCH_MAX_VIEWERS", 50);
-    let mut sessions = Vec::new();
+    let mut viewers = Vec::new();
     let mut outputs = Vec::new();
     let mut served = 0;
-    while sessions.len() < max {
-        for _ in 0..step.min(max - sessions.len()) {
-            let id = ClientId::new(format!("load-{}", sessions.len())).unwrap();
-            let (s, o) = ViewerSession::start(&config, &channel, id, options())
-                .await
-                .unwrap();
-            sessions.push(s);
+    println!(
+        "viewers | slowest viewer fps | video per viewer | master CPU (share of one core) | viewers' process CPU"
+    );
+    while viewers.len() < max {
+        for _ in 0..step.min(max - viewers.len()) {
+            let id = ClientId::new(format!("load-{}", viewers.len())).unwrap();
+            let (v, o) = viewer_leaving_signaling(&config, id).await;
+            viewers.push(v);
             outputs.push(o);
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
         let window = Duration::from_secs(3);
-        let counts = count_frames(&mut outputs, window).await;
+        let (master_before, own_before) = (cpu_seconds(&master_pid), cpu_seconds("self"));
+        let started = Instant::now();
+        let (counts, bytes) = count_frames(&mut outputs, window).await;
+        let wall = started.elapsed().as_secs_f64();
+        let master_cpu = (cpu_seconds(&master_pid) - master_before) / wall;
+        let own_cpu = (cpu_seconds("self") - own_before) / wall;
         let worst = counts.iter().copied().min().unwrap_or(0) as f64 / window.as_secs_f64();
+        let mbps = bytes as f64 * 8.0 / window.as_secs_f64() / 1e6 / viewers.len() as f64;
         println!(
-            "{} viewers: slowest viewer {worst:.1} fps of {fps}",
-            sessions.len()
+            "{} | {worst:.1} of {FPS} | {mbps:.2} Mbit/s | {:.0}% | {:.0}%",
+            viewers.len(),
+            master_cpu * 100.0,
+            own_cpu * 100.0
         );
-        if worst < 0.9 * f64::from(fps) {
+        if worst < 0.9 * f64::from(FPS) {
             break;
         }
-        served = sessions.len();
+        served = viewers.len();
     }
     println!(
-        "viewers served at 1 Mbit/s, 30 fps with every viewer at >= 90% frame rate: {served} (goal 50)"
+        "viewers served at 1 Mbit/s, {FPS} fps with every viewer at >= 90% frame rate: {served} (goal 50)"
     );
-    for s in sessions {
-        s.close().await;
+    println!(
+        "master process: {:.1} s CPU in all, for {connections} connections and the ramp",
+        cpu_seconds(&master_pid)
+    );
+    for v in &viewers {
+        v.close().await;
     }
-    master.close().await;
+    drop(master);
+    server.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3: packet loss between two network namespaces.
+
+const MASTER_IP: &str = "10.233.0.1";
+const VIEWER_IP: &str = "10.233.0.2";
+
+fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{program}: {e}"))?;
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{program} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Two namespaces joined by a veth pair, each dropping `percent` of the UDP packets it sends;
+/// removed on drop.
+struct LossyLink {
+    master_ns: String,
+    viewer_ns: String,
+}
+
+impl LossyLink {
+    fn create(percent: u32, both_ways: bool) -> Result<Self, String> {
+        let tag = std::process::id();
+        let link = Self {
+            master_ns: format!("kvsb-m{tag}"),
+            viewer_ns: format!("kvsb-v{tag}"),
+        };
+        let (m, v) = (link.master_ns.as_str(), link.viewer_ns.as_str());
+        let (veth_m, veth_v) = (format!("kvbm{tag}"), format!("kvbv{tag}"));
+        run("ip", &["netns", "add", m], None)?;
+        run("ip", &["netns", "add", v], None)?;
+        run(
+            "ip",
+            &[
+                "link", "add", &veth_m, "netns", m, "type", "veth", "peer", "name", &veth_v,
+                "netns", v,
+            ],
+            None,
+        )?;
+        let viewer_percent = if both_ways { percent } else { 0 };
+        for (ns, dev, ip, percent) in [
+            (m, &veth_m, MASTER_IP, percent),
+            (v, &veth_v, VIEWER_IP, viewer_percent),
+        ] {
+            let cidr = format!("{ip}/24");
+            run("ip", &["-n", ns, "addr", "add", &cidr, "dev", dev], None)?;
+            run("ip", &["-n", ns, "link", "set", dev, "up"], None)?;
+            run("ip", &["-n", ns, "link", "set", "lo", "up"], None)?;
+            let rules = format!(
+                "table inet kvsloss {{\n  chain out {{\n    type filter hook output priority 0; policy accept;\n    meta l4proto udp counter\n    meta l4proto udp numgen random mod 100 < {percent} counter drop\n  }}\n}}\n"
+            );
+            run("ip", &["netns", "exec", ns, "nft", "-f", "-"], Some(&rules))?;
+        }
+        Ok(link)
+    }
+
+    /// (UDP packets sent, dropped) in a namespace.
+    fn counters(ns: &str) -> (u64, u64) {
+        let out = run(
+            "ip",
+            &[
+                "netns", "exec", ns, "nft", "list", "table", "inet", "kvsloss",
+            ],
+            None,
+        )
+        .unwrap();
+        let packets: Vec<u64> = out
+            .split("counter packets ")
+            .skip(1)
+            .map(|s| s.split_whitespace().next().unwrap().parse().unwrap())
+            .collect();
+        (packets[0], packets[1])
+    }
+}
+
+impl Drop for LossyLink {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes its end of the veth pair, and so the pair.
+        let _ = run("ip", &["netns", "del", &self.master_ns], None);
+        let _ = run("ip", &["netns", "del", &self.viewer_ns], None);
+    }
+}
+
+/// Why the packet loss part cannot run here, if it cannot.
+fn loss_unavailable() -> Option<String> {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false);
+    if !root {
+        return Some("not root: network namespaces need root".into());
+    }
+    for (tool, version) in [("ip", "-V"), ("nft", "--version")] {
+        if let Err(e) = run(tool, &[version], None) {
+            return Some(format!("{e} (scripts/install-deps installs it)"));
+        }
+    }
+    None
+}
+
+async fn loss() {
+    if let Some(reason) = loss_unavailable() {
+        println!("frame loss under packet loss: not measured: {reason}");
+        return;
+    }
+    let seconds = env("KVS_BENCH_LOSS_SECONDS", 60);
+    let levels = std::env::var("KVS_BENCH_LOSS").unwrap_or_else(|_| "0,1,5,5>".into());
+    println!(
+        "UDP packets dropped | sent / dropped by the master, by the viewer | frames expected | decodable frames | frames lost | viewer: packets lost, frames dropped | time to first frame"
+    );
+    for level in levels.split(',').map(str::trim) {
+        let (percent, both_ways) = match level.strip_suffix('>') {
+            Some(p) => (p.parse::<u32>().unwrap(), false),
+            None => (level.parse::<u32>().unwrap(), true),
+        };
+        let link = match LossyLink::create(percent, both_ways) {
+            Ok(link) => link,
+            Err(e) => {
+                println!("frame loss under packet loss: not measured: {e}");
+                return;
+            }
+        };
+        let (master, endpoint) = spawn_master(
+            &["ip", "netns", "exec", &link.master_ns],
+            &[("KVS_BENCH_IP", MASTER_IP)],
+        )
+        .await;
+        let exe = std::env::current_exe().unwrap();
+        let out = Command::new("ip")
+            .args(["netns", "exec", &link.viewer_ns])
+            .arg(&exe)
+            .env("KVS_BENCH_ROLE", "loss-viewer")
+            .env("KVS_BENCH_IP", VIEWER_IP)
+            .env("KVS_BENCH_ENDPOINT", &endpoint)
+            .env("KVS_BENCH_LOSS_SECONDS", seconds.to_string())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .unwrap();
+        let (m_sent, m_dropped) = LossyLink::counters(&link.master_ns);
+        let (v_sent, v_dropped) = LossyLink::counters(&link.viewer_ns);
+        drop(master);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let result = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("result "))
+            .unwrap_or_else(|| panic!("the viewer reported nothing: {stdout}"));
+        let field = |name: &str| -> f64 {
+            result
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        let (expected, delivered) = (field("expected"), field("delivered"));
+        let direction = if both_ways {
+            "both ways"
+        } else {
+            "master to viewer only"
+        };
+        println!(
+            "{percent}% {direction} | {m_sent} / {m_dropped} ({:.1}%), {v_sent} / {v_dropped} ({:.1}%) | {expected:.0} | {delivered:.0} | {:.1}% (goal < 1%) | {:.0}, {:.0} | {:.0} ms",
+            100.0 * m_dropped as f64 / m_sent.max(1) as f64,
+            100.0 * v_dropped as f64 / v_sent.max(1) as f64,
+            (100.0 * (expected - delivered) / expected).max(0.0),
+            field("packets_lost"),
+            field("dropped"),
+            field("ttff_ms"),
+        );
+        drop(link);
+    }
+}
+
+/// The viewer of part 3: receives for `KVS_BENCH_LOSS_SECONDS` and prints `result ...`.
+async fn loss_viewer() {
+    let ip: IpAddr = var("KVS_BENCH_IP").parse().unwrap();
+    let config = kvs_config(&var("KVS_BENCH_ENDPOINT")).await;
+    let seconds = env("KVS_BENCH_LOSS_SECONDS", 60);
+    let started = Instant::now();
+    let (session, mut output) = ViewerSession::start(
+        &config,
+        &channel(),
+        ClientId::new("lossy").unwrap(),
+        options(ip),
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), output.frames.recv())
+        .await
+        .expect("no frame in 60 s")
+        .unwrap();
+    let ttff = started.elapsed();
+    // The first frames come in a burst (the master's current group of pictures): skip them.
+    let warm_up = tokio::time::Instant::now() + Duration::from_secs(2);
+    while let Ok(Some(_)) = tokio::time::timeout_at(warm_up, output.frames.recv()).await {}
+    let mut delivered = 0u64;
+    let end = warm_up + Duration::from_secs(seconds as u64);
+    while let Ok(Some(_)) = tokio::time::timeout_at(end, output.frames.recv()).await {
+        delivered += 1;
+    }
+    let stats = session.viewer().stats().await;
+    session.close().await;
+    let expected = seconds as u64 * u64::from(FPS);
+    println!(
+        "result expected={expected} delivered={delivered} dropped={} packets_lost={} ttff_ms={:.0}",
+        stats.frames_dropped,
+        stats.packets_lost,
+        ttff.as_secs_f64() * 1000.0
+    );
 }
