@@ -3,10 +3,10 @@
 use std::io::Cursor;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use zune_jpeg::JpegDecoder;
 use zune_jpeg::zune_core::bytestream::ZCursor;
 use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
+use zune_jpeg::{ImageInfo, JpegDecoder};
 
 use crate::FaceError;
 
@@ -134,6 +134,7 @@ fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage, FaceError> {
         .ok_or_else(|| FaceError::InvalidImage("bad JPEG: no frame header".to_owned()))?;
     let (width, height) = (u32::from(info.width), u32::from(info.height));
     check_size(width, height)?;
+    check_sampling(bytes, &info)?;
     let orientation = decoder
         .exif()
         .and_then(|exif| exif_orientation(exif))
@@ -201,6 +202,49 @@ fn check_size(width: u32, height: u32) -> Result<(), FaceError> {
             "image is {width}x{height}; it must have at least one pixel and at most {} megapixels",
             MAX_PIXELS / 1_000_000
         )));
+    }
+    Ok(())
+}
+
+/// Refuses a JPEG whose first (luma) component is sampled less finely than another one. No
+/// encoder writes these, and zune-jpeg (0.5.15, upstream issue etemesi254/zune-image#362) panics
+/// on some of them, those with a scan per component: refusing them all keeps the panic from
+/// happening at all, where `decode_image`'s `catch_unwind` would only contain it.
+fn check_sampling(bytes: &[u8], info: &ImageInfo) -> Result<(), FaceError> {
+    // The decoder does not say what sampling factors it read, so look at every frame header
+    // (SOF0-2) with the size it reports: the one it read is among them, and any other (in a
+    // thumbnail, say) can only make us refuse more.
+    let components = usize::from(info.components);
+    let mut header = (8 + 3 * u16::from(info.components)).to_be_bytes().to_vec();
+    header.push(8);
+    header.extend(info.height.to_be_bytes());
+    header.extend(info.width.to_be_bytes());
+    header.push(info.components);
+    for (at, pair) in bytes.windows(2).enumerate() {
+        if pair[0] != 0xFF || !(0xC0..=0xC2).contains(&pair[1]) {
+            continue;
+        }
+        let Some(frame) = bytes.get(at + 2..at + 2 + header.len() + 3 * components) else {
+            continue;
+        };
+        let Some(specs) = frame.strip_prefix(header.as_slice()) else {
+            continue;
+        };
+        let factors: Vec<(u8, u8)> = specs
+            .chunks_exact(3)
+            .map(|c| (c[1] >> 4, c[1] & 0xF))
+            .collect();
+        let most = factors
+            .iter()
+            .fold((0, 0), |m, f| (m.0.max(f.0), m.1.max(f.1)));
+        if factors.first() != Some(&most) {
+            let factors: Vec<String> = factors.iter().map(|(h, v)| format!("{h}x{v}")).collect();
+            return Err(FaceError::InvalidImage(format!(
+                "unsupported JPEG: its first (luma) component is sampled less finely than \
+                 another one (sampling factors {}); re-encode it with a common encoder",
+                factors.join(", ")
+            )));
+        }
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! Writes small KVS-style MKV streams into a directory, as a seed corpus for the parser fuzzer.
-//! Run: `cargo run -p kvs-mkv --example seed_corpus -- fuzz/corpus/mkv_parser`
+//! `scripts/fuzz-seeds` runs it into `fuzz/corpus-seeds/mkv_parser` (committed seeds).
 
 use std::path::PathBuf;
 

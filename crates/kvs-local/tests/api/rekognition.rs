@@ -43,7 +43,7 @@ fn photo(name: &str) -> Image {
 #[tokio::test]
 async fn collections_are_created_described_listed_and_deleted() {
     let local = start().await;
-    let c = rekognition(&local.server);
+    let c = rekognition(local.server());
     let made = c
         .create_collection()
         .collection_id("faces")
@@ -111,7 +111,7 @@ async fn collections_are_created_described_listed_and_deleted() {
 #[tokio::test]
 async fn faces_are_indexed_searched_detected_and_deleted() {
     let local = start().await;
-    let c = rekognition(&local.server);
+    let c = rekognition(local.server());
     c.create_collection()
         .collection_id("people")
         .send()
@@ -218,10 +218,72 @@ async fn faces_are_indexed_searched_detected_and_deleted() {
     assert!(after.face_matches().is_empty());
 }
 
+/// The images that fuzzing found to break the image decoder (fuzz/regressions/image_decode/).
+fn decoder_fuzz_findings() -> Vec<(String, Image)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions/image_decode");
+    let mut found: Vec<(String, Image)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            let image = Image::builder().bytes(Blob::new(bytes)).build();
+            (path.display().to_string(), image)
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(!found.is_empty(), "no inputs in {}", dir.display());
+    found
+}
+
+#[tokio::test]
+async fn images_that_broke_the_decoder_are_invalid_and_the_server_keeps_serving() {
+    let local = start().await;
+    let c = rekognition(local.server());
+    c.create_collection()
+        .collection_id("people")
+        .send()
+        .await
+        .unwrap();
+    for (name, image) in decoder_fuzz_findings() {
+        let indexed = c
+            .index_faces()
+            .collection_id("people")
+            .image(image.clone())
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        assert!(
+            indexed.is_invalid_image_format_exception(),
+            "{name}: {indexed:?}"
+        );
+        let searched = c
+            .search_faces_by_image()
+            .collection_id("people")
+            .image(image)
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        assert!(
+            searched.is_invalid_image_format_exception(),
+            "{name}: {searched:?}"
+        );
+    }
+    let indexed = c
+        .index_faces()
+        .collection_id("people")
+        .image(photo("obama.jpg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(indexed.face_records().len(), 1, "{indexed:?}");
+}
+
 #[tokio::test]
 async fn stream_processors_are_created_started_stopped_and_deleted() {
     let local = start().await;
-    let c = rekognition(&local.server);
+    let c = rekognition(local.server());
     c.create_collection()
         .collection_id("door-faces")
         .send()
@@ -238,7 +300,7 @@ async fn stream_processors_are_created_started_stopped_and_deleted() {
         .stream_arn()
         .unwrap()
         .to_owned();
-    let creds = local.server.credentials();
+    let creds = local.server().credentials();
     let kinesis = aws_sdk_kinesis::Client::from_conf(
         aws_sdk_kinesis::Config::builder()
             .behavior_version(aws_sdk_kinesis::config::BehaviorVersion::latest())
@@ -250,7 +312,7 @@ async fn stream_processors_are_created_started_stopped_and_deleted() {
                 None,
                 "test",
             ))
-            .endpoint_url(local.server.url())
+            .endpoint_url(local.server().url())
             .build(),
     );
     kinesis
