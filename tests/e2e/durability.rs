@@ -1,19 +1,15 @@
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use kvs_e2e::{ServerProcess, free_addr};
-use kvs_endpoint::{EndpointResolver, KvsConfig};
 use kvs_media::{
     AckEventType, MediaClient, Producer, ProducerConfig, ProducerEvent, StartSelector, Storage,
 };
-use kvs_mkv::{Frame, TrackInfo};
+use kvs_testkit::SyntheticVideo;
+use kvs_testkit::local::config_at;
+use kvs_testkit::video::epoch_ns;
 use kvs_types::StreamRef;
-
-async fn config(url: &str) -> KvsConfig {
-    KvsConfig::for_endpoint(url, "us-east-1", "AKIDKVSLOCAL", "kvs-local-secret").await
-}
 
 /// kvs-local is killed with SIGKILL in the middle of an upload and started again: every
 /// fragment it acknowledged PERSISTED is still there, and the producer's disk store fills in the
@@ -25,7 +21,7 @@ async fn sigkill_during_upload_loses_nothing_acknowledged_and_duplicates_nothing
     let addr = free_addr();
     let server = ServerProcess::start_on(&data, scratch.path(), &addr);
     let url = format!("http://{addr}");
-    let cfg = config(&url).await;
+    let cfg = config_at(&url).await;
     cfg.kinesis_video()
         .create_stream()
         .stream_name("cam")
@@ -35,29 +31,31 @@ async fn sigkill_during_upload_loses_nothing_acknowledged_and_duplicates_nothing
         .unwrap();
 
     let stream = StreamRef::parse("cam").unwrap();
-    let producer_config = ProducerConfig {
-        storage: Storage::Disk {
+    let producer_config = {
+        let mut c = ProducerConfig::default();
+        c.storage = Storage::Disk {
             dir: scratch.path().join("store"),
             max_bytes: 256 << 20,
-        },
-        min_backoff: Duration::from_millis(50),
-        max_backoff: Duration::from_millis(400),
-        connection_staleness: Duration::from_secs(5),
-        ..ProducerConfig::default()
+        };
+        c.min_backoff = Duration::from_millis(50);
+        c.max_backoff = Duration::from_millis(400);
+        c.connection_staleness = Duration::from_secs(5);
+        c
     };
-    let producer = Producer::start(
-        &cfg,
-        Arc::new(EndpointResolver::new(&cfg)),
-        stream.clone(),
-        vec![TrackInfo::h264(
-            1,
-            320,
-            240,
-            vec![1, 0x42, 0, 0x1e, 0xff, 0xe1, 0, 0, 1, 0],
-        )],
-        producer_config,
-    )
-    .unwrap();
+    // 12 fragments of 1 s at 20 fps, from a minute ago in whole milliseconds (as KVS stores
+    // timecodes); the server dies after about a third of them
+    let start_ms = epoch_ns(SystemTime::now()) / 1_000_000 - 60_000;
+    let video = SyntheticVideo {
+        fps: 20,
+        key_every: 20,
+        min_frame_bytes: 2_000,
+        ..SyntheticVideo::starting_at(start_ms * 1_000_000)
+    };
+    let producer = Producer::builder(&cfg, stream.clone())
+        .tracks(vec![video.track_info()])
+        .options(producer_config)
+        .start()
+        .unwrap();
     let mut events = producer.events();
     let acked = Arc::new(std::sync::Mutex::new(HashSet::new()));
     let acked_log = acked.clone();
@@ -72,21 +70,10 @@ async fn sigkill_during_upload_loses_nothing_acknowledged_and_duplicates_nothing
         }
     });
 
-    // 12 fragments of 1 s at 20 fps; the server dies after about a third of them
-    let base = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-        - 60_000;
     let mut sent = Vec::new();
     let mut server = Some(server);
     for i in 0..240u64 {
-        let f = Frame {
-            track: 1,
-            timestamp_ns: (base + i * 50) * 1_000_000,
-            key: i % 20 == 0,
-            data: Bytes::from(vec![(i % 251) as u8; 2_000 + (i as usize % 100)]),
-        };
+        let f = video.frame(i);
         producer.push(f.clone()).await.unwrap();
         sent.push(f);
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -109,7 +96,7 @@ async fn sigkill_during_upload_loses_nothing_acknowledged_and_duplicates_nothing
     let stats = producer.finish(Duration::from_secs(60)).await.unwrap();
     assert!(stats.reconnects >= 1, "{stats:?}");
 
-    let media = MediaClient::new(&cfg, Arc::new(EndpointResolver::new(&cfg)));
+    let media = MediaClient::new(&cfg);
     let listed: HashSet<String> = media
         .list_fragments(&stream, None)
         .await

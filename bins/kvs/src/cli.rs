@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use kvs_types::{ApiName, ChannelProtocol, ChannelRole};
+use kvs_media::StartSelector;
+use kvs_types::{ApiName, ChannelProtocol, ChannelRole, DataRetention};
 
 /// Amazon Kinesis Video Streams from the terminal.
 ///
@@ -36,6 +37,9 @@ pub(crate) struct GlobalArgs {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Json)]
     pub(crate) output: OutputFormat,
+    /// On failure, also print the whole error chain (the AWS SDK's included).
+    #[arg(long, global = true)]
+    pub(crate) debug: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -328,7 +332,7 @@ pub(crate) struct PutArgs {
     pub(crate) create: bool,
     /// Retention of a stream created with --create: hours, or 24h / 7d.
     #[arg(long, default_value = "24h", requires = "create")]
-    pub(crate) retention: String,
+    pub(crate) retention: DataRetention,
     /// Where fragments wait for acknowledgement: memory:SIZE or disk:DIR[:SIZE] (a disk buffer
     /// survives restarts and long outages).
     #[arg(long, default_value = "memory:128MB")]
@@ -461,7 +465,7 @@ pub(crate) struct GetMediaArgs {
     /// Where to start: earliest, now, fragment:NUMBER, producer:TIME, server:TIME (RFC 3339),
     /// or token:CONTINUATION_TOKEN.
     #[arg(long, default_value = "earliest")]
-    pub(crate) start: String,
+    pub(crate) start: StartSelector,
     /// The MKV file to write.
     #[arg(short = 'o', long = "output-file", value_name = "FILE")]
     pub(crate) output_file: std::path::PathBuf,
@@ -508,8 +512,8 @@ pub(crate) enum StreamCommand {
         /// Stream name (letters, digits, '_', '.', '-').
         name: String,
         /// How long to keep media: hours, or with a unit (24h, 7d). 0 keeps none (live only).
-        #[arg(long, default_value = "0", value_parser = parse_retention)]
-        retention: u32,
+        #[arg(long, default_value = "0")]
+        retention: DataRetention,
         /// Media type, e.g. video/h264.
         #[arg(long)]
         media_type: Option<String>,
@@ -547,8 +551,7 @@ pub(crate) enum StreamCommand {
         /// Stream name or ARN.
         stream: String,
         /// New retention: hours, or with a unit (24h, 7d).
-        #[arg(value_parser = parse_retention)]
-        retention: u32,
+        retention: DataRetention,
     },
     /// Show a stream's tags, after adding (KEY=VALUE) and removing (--remove KEY) any.
     Tag {
@@ -618,21 +621,6 @@ pub(crate) struct EndpointArgs {
     pub(crate) protocol: Vec<ChannelProtocol>,
 }
 
-fn parse_retention(s: &str) -> Result<u32, String> {
-    let s = s.trim();
-    let (digits, hours_per_unit) = match s.char_indices().last() {
-        Some((i, 'h' | 'H')) => (&s[..i], 1),
-        Some((i, 'd' | 'D')) => (&s[..i], 24),
-        _ => (s, 1),
-    };
-    let n: u32 = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not a retention; use hours (24), or 24h or 7d"))?;
-    n.checked_mul(hours_per_unit)
-        .filter(|h| *h <= kvs_types::DataRetention::MAX_HOURS)
-        .ok_or_else(|| format!("{s:?} is over the 87600 h (10 year) maximum"))
-}
-
 fn parse_tag(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -642,15 +630,6 @@ fn parse_tag(s: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retention_units() {
-        assert_eq!(parse_retention("24"), Ok(24));
-        assert_eq!(parse_retention("24h"), Ok(24));
-        assert_eq!(parse_retention("7d"), Ok(168));
-        assert!(parse_retention("7w").is_err());
-        assert!(parse_retention("87601").is_err());
-    }
 
     #[test]
     fn cli_is_well_formed() {

@@ -24,11 +24,37 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let debug = cli.global.debug;
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kvs: error: {e:#}");
+            eprintln!("kvs: error: {}", one_sentence(&e));
+            if debug {
+                eprintln!("kvs: debug: {e:?}");
+                if let Some(detail) = commands::service_error(&e).and_then(|se| se.detail()) {
+                    eprintln!("kvs: debug: SDK error: {detail}");
+                }
+            } else if commands::service_error(&e).is_some_and(|se| se.detail().is_some()) {
+                eprintln!("kvs: (--debug shows the SDK's whole error)");
+            }
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each said once: a cause whose text its parent already quotes
+/// is left out.
+fn one_sentence(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }

@@ -141,91 +141,126 @@ fn bad_input_is_refused_before_any_call() {
     assert!(String::from_utf8_lossy(&bad_api.stderr).contains("GET_CLIP"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn channel_and_endpoint_commands_against_an_explicit_endpoint() {
+#[test]
+fn channel_and_endpoint_commands_against_an_explicit_endpoint() {
+    // The server runs on the fixture's own runtime while this thread waits on `kvs`.
+    let local = kvs_testkit::LocalKvs::builder().start_blocking();
+    let url = local.url().to_owned();
+    // Not the fixture's directory: its name, in the AWS SDK's warnings, says "kvs-local".
     let dir = tempfile::tempdir().unwrap();
-    let server = kvs_local::Server::start(kvs_local::Config::new(dir.path().join("server")))
-        .await
-        .unwrap();
-    let url = server.url().to_owned();
-    let creds = server.credentials().clone();
-    let d = dir.path().to_path_buf();
-    let remote = move || {
-        let mut cmd = kvs(&d);
-        cmd.env("AWS_ACCESS_KEY_ID", &creds.access_key_id)
-            .env("AWS_SECRET_ACCESS_KEY", &creds.secret_access_key)
-            .args(["--endpoint-url", &url, "--region", "us-east-1"]);
+    let remote = || {
+        let mut cmd = kvs(dir.path());
+        cmd.env("AWS_ACCESS_KEY_ID", &local.credentials().access_key_id)
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                &local.credentials().secret_access_key,
+            )
+            .args(["--endpoint-url", &url, "--region", local.region()]);
         cmd
     };
-    let url = server.url().to_owned();
-    tokio::task::spawn_blocking(move || {
-        let created = json_of(remote().args(["channel", "create", "door", "--message-ttl", "30"]));
-        let arn = created["ChannelARN"].as_str().unwrap().to_owned();
-        let out = remote()
-            .args(["channel", "describe", "door"])
-            .assert()
-            .success()
-            .get_output()
-            .clone();
-        assert!(
-            !String::from_utf8_lossy(&out.stderr).contains("kvs-local"),
-            "an explicit endpoint is not announced as kvs-local"
-        );
-        let info: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(info["ChannelInfo"]["ChannelARN"], arn.as_str());
-        assert_eq!(
-            info["ChannelInfo"]["SingleMasterConfiguration"]["MessageTtlSeconds"],
-            30
-        );
+    let created = json_of(remote().args(["channel", "create", "door", "--message-ttl", "30"]));
+    let arn = created["ChannelARN"].as_str().unwrap().to_owned();
+    let out = remote()
+        .args(["channel", "describe", "door"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("kvs-local"),
+        "an explicit endpoint is not announced as kvs-local"
+    );
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["ChannelInfo"]["ChannelARN"], arn.as_str());
+    assert_eq!(
+        info["ChannelInfo"]["SingleMasterConfiguration"]["MessageTtlSeconds"],
+        30
+    );
 
-        let list = json_of(remote().args(["channel", "list"]));
-        assert_eq!(list["ChannelInfoList"].as_array().unwrap().len(), 1);
+    let list = json_of(remote().args(["channel", "list"]));
+    assert_eq!(list["ChannelInfoList"].as_array().unwrap().len(), 1);
 
-        let eps = json_of(remote().args(["endpoint", "--channel", "door", "--role", "viewer"]));
-        let eps = eps["ResourceEndpointList"].as_array().unwrap();
-        assert_eq!(eps[0]["Protocol"], "WSS");
-        assert_eq!(
-            eps[0]["ResourceEndpoint"],
-            url.replacen("http", "ws", 1).as_str()
-        );
-        assert_eq!(eps[1]["ResourceEndpoint"], url.as_str());
+    let eps = json_of(remote().args(["endpoint", "--channel", "door", "--role", "viewer"]));
+    let eps = eps["ResourceEndpointList"].as_array().unwrap();
+    assert_eq!(eps[0]["Protocol"], "WSS");
+    assert_eq!(
+        eps[0]["ResourceEndpoint"],
+        url.replacen("http", "ws", 1).as_str()
+    );
+    assert_eq!(eps[1]["ResourceEndpoint"], url.as_str());
 
+    remote()
+        .args(["stream", "create", "cam"])
+        .assert()
+        .success();
+    let ep = json_of(remote().args(["endpoint", "--stream", "cam", "--api", "get-clip"]));
+    assert_eq!(ep["DataEndpoint"], url.as_str());
+
+    let table = remote()
+        .args(["--output", "table", "channel", "list"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let table = String::from_utf8(table).unwrap();
+    assert!(table.starts_with("ChannelName"), "{table}");
+    assert!(
+        table.lines().nth(1).unwrap().starts_with("door "),
+        "{table}"
+    );
+
+    remote()
+        .args(["channel", "delete", &arn])
+        .assert()
+        .success();
+    let gone = stderr_of(remote().args(["channel", "describe", "door"]));
+    assert!(gone.contains("not found"), "{gone}");
+
+    let wrong = stderr_of(
         remote()
-            .args(["stream", "create", "cam"])
-            .assert()
-            .success();
-        let ep = json_of(remote().args(["endpoint", "--stream", "cam", "--api", "get-clip"]));
-        assert_eq!(ep["DataEndpoint"], url.as_str());
+            .env("AWS_SECRET_ACCESS_KEY", "wrong")
+            .args(["stream", "list"]),
+    );
+    assert!(wrong.contains("InvalidSignatureException"), "{wrong}");
+}
 
-        let table = remote()
-            .args(["--output", "table", "channel", "list"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let table = String::from_utf8(table).unwrap();
-        assert!(table.starts_with("ChannelName"), "{table}");
-        assert!(
-            table.lines().nth(1).unwrap().starts_with("door "),
-            "{table}"
-        );
+#[test]
+fn an_unreachable_endpoint_is_one_sentence_naming_it_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    let refused = stderr_of(
+        kvs(dir.path())
+            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .args(["--endpoint-url", "http://127.0.0.1:1", "stream", "list"]),
+    );
+    let error_line = |stderr: &str| {
+        stderr
+            .lines()
+            .find(|l| l.starts_with("kvs: error:"))
+            .unwrap_or_else(|| panic!("no error line: {stderr}"))
+            .to_owned()
+    };
+    let first = error_line(&refused);
+    assert!(first.contains("http://127.0.0.1:1"), "{refused}");
+    assert!(first.contains("connection was refused"), "{refused}");
+    assert!(first.len() < 300, "{} characters: {first}", first.len());
+    assert!(!refused.contains("DispatchFailure"), "{refused}");
 
-        remote()
-            .args(["channel", "delete", &arn])
-            .assert()
-            .success();
-        let gone = stderr_of(remote().args(["channel", "describe", "door"]));
-        assert!(gone.contains("not found"), "{gone}");
-
-        let wrong = stderr_of(
-            remote()
-                .env("AWS_SECRET_ACCESS_KEY", "wrong")
-                .args(["stream", "list"]),
-        );
-        assert!(wrong.contains("InvalidSignatureException"), "{wrong}");
-    })
-    .await
-    .unwrap();
-    server.shutdown().await;
+    // `.invalid` never resolves (RFC 2606); --debug adds the SDK's chain.
+    let dns = stderr_of(
+        kvs(dir.path())
+            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .args(["--endpoint-url", "http://kvs-rs-test.invalid", "--debug"])
+            .args(["stream", "list"]),
+    );
+    let first = error_line(&dns);
+    assert!(first.contains("kvs-rs-test.invalid"), "{dns}");
+    assert!(first.contains("(DNS)"), "{dns}");
+    assert!(
+        dns.contains("kvs: debug: SDK error: dispatch failure"),
+        "{dns}"
+    );
 }

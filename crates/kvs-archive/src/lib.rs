@@ -1,9 +1,4 @@
-//! Archived media: fetching what a stream recorded.
-//!
-//! [`ArchiveClient::clip_to_file`] downloads a GetClip MP4 for a [`TimeRange`] into a file,
-//! streamed with progress, written beside the target and renamed into place only when complete
-//! (an interrupted download never leaves a half file under the final name). Time ranges come
-//! from `kvs_types::TimeRange` ("the last 5 minutes", RFC 3339 instants).
+#![doc = include_str!("../README.md")]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -38,7 +33,7 @@ pub enum ArchiveError {
     /// The service refused the request.
     #[error("{operation} failed: {source}")]
     Service {
-        /// The operation.
+        /// The API operation that failed, e.g. `GetClip`.
         operation: &'static str,
         /// What the service said.
         source: ServiceError,
@@ -47,22 +42,23 @@ pub enum ArchiveError {
     #[error("invalid request: {0}")]
     Request(String),
     /// The output file exists.
-    #[error("{0} exists; choose another name or allow overwriting (--force)")]
+    #[error("{0} exists; choose another path or allow overwriting it")]
     Exists(PathBuf),
     /// Writing the output failed.
     #[error("writing {path}: {source}")]
     Io {
-        /// The file.
+        /// The file being written: the temporary `NAME.partial` beside the target, or the
+        /// target itself when renaming into place failed.
         path: PathBuf,
-        /// The cause.
+        /// What the operating system said.
         source: std::io::Error,
     },
     /// The download broke off.
     #[error("the download broke off after {bytes} bytes: {reason}")]
     Interrupted {
-        /// Bytes received.
+        /// Bytes received before it broke off (the partial file is deleted).
         bytes: u64,
-        /// Why.
+        /// The transport's error.
         reason: String,
     },
 }
@@ -70,10 +66,59 @@ pub enum ArchiveError {
 /// What a clip download wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClipSummary {
-    /// The file.
+    /// The file written: the path given to [`ClipDownload::to_file`].
     pub path: PathBuf,
-    /// Its size.
+    /// Its size in bytes.
     pub bytes: u64,
+}
+
+/// A clip download being set up; made by [`ArchiveClient::clip`].
+#[must_use = "a clip download does nothing until `to_file` is awaited"]
+pub struct ClipDownload<'a> {
+    client: &'a ArchiveClient,
+    stream: StreamRef,
+    range: TimeRange,
+    clock: Clock,
+    overwrite: bool,
+    progress: Box<dyn FnMut(u64, Option<u64>) + Send + 'a>,
+}
+
+impl std::fmt::Debug for ClipDownload<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClipDownload")
+            .field("stream", &self.stream)
+            .field("range", &self.range)
+            .field("clock", &self.clock)
+            .field("overwrite", &self.overwrite)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> ClipDownload<'a> {
+    /// Which clock the range is on (default: the producer's).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Whether an existing file at the target path may be replaced (default: no).
+    pub fn overwrite(mut self, overwrite: bool) -> Self {
+        self.overwrite = overwrite;
+        self
+    }
+
+    /// Called with the bytes received so far and the total when known.
+    pub fn progress(mut self, progress: impl FnMut(u64, Option<u64>) + Send + 'a) -> Self {
+        self.progress = Box::new(progress);
+        self
+    }
+
+    /// Downloads the clip into `path`, streamed into a temporary file beside it and renamed
+    /// into place only when complete: a download that fails or breaks off leaves nothing at
+    /// `path`.
+    pub async fn to_file(self, path: impl AsRef<Path>) -> Result<ClipSummary, ArchiveError> {
+        self.client.clip_to_file(self, path.as_ref()).await
+    }
 }
 
 /// A client for a stream's archived media.
@@ -83,11 +128,24 @@ pub struct ArchiveClient {
 }
 
 impl ArchiveClient {
-    /// A client with `config`'s credentials, resolving endpoints with `resolver`.
-    pub fn new(config: &KvsConfig, resolver: Arc<EndpointResolver>) -> Self {
+    /// A client with `config`'s credentials, sharing its endpoint resolver.
+    pub fn new(config: &KvsConfig) -> Self {
         Self {
             sdk: aws_sdk_kinesisvideoarchivedmedia::config::Builder::from(config.sdk_config()),
-            resolver,
+            resolver: config.resolver().clone(),
+        }
+    }
+
+    /// A clip (GetClip) of `range` of `stream`, to be downloaded with [`ClipDownload::to_file`]:
+    /// an MP4 of at most the first 200 fragments or 100 MB, as KVS limits GetClip.
+    pub fn clip(&self, stream: &StreamRef, range: TimeRange) -> ClipDownload<'_> {
+        ClipDownload {
+            client: self,
+            stream: stream.clone(),
+            range,
+            clock: Clock::default(),
+            overwrite: false,
+            progress: Box::new(|_, _| {}),
         }
     }
 
@@ -102,18 +160,20 @@ impl ArchiveClient {
         ))
     }
 
-    /// Downloads the clip of `range` into `path` (an MP4 of at most the first 200 fragments or
-    /// 100 MB, as KVS limits GetClip). `progress` is called with the bytes received so far and
-    /// the total when known. Refuses to replace an existing file unless `overwrite`.
-    pub async fn clip_to_file(
+    async fn clip_to_file(
         &self,
-        stream: &StreamRef,
-        range: TimeRange,
-        clock: Clock,
+        request: ClipDownload<'_>,
         path: &Path,
-        overwrite: bool,
-        mut progress: impl FnMut(u64, Option<u64>),
     ) -> Result<ClipSummary, ArchiveError> {
+        let ClipDownload {
+            stream,
+            range,
+            clock,
+            overwrite,
+            mut progress,
+            ..
+        } = request;
+        let stream = &stream;
         if path.exists() && !overwrite {
             return Err(ArchiveError::Exists(path.to_path_buf()));
         }
@@ -150,6 +210,8 @@ impl ArchiveClient {
             path: partial.clone(),
             source,
         };
+        // Declared before the file, so the file is closed before the guard removes it.
+        let mut guard = PartialFile(Some(partial.clone()));
         let mut file = tokio::fs::File::create(&partial).await.map_err(io)?;
         let mut bytes = 0u64;
         let result: Result<(), ArchiveError> = async {
@@ -166,16 +228,25 @@ impl ArchiveClient {
             Ok(())
         }
         .await;
-        if let Err(e) = result {
-            let _ = tokio::fs::remove_file(&partial).await;
-            return Err(e);
+        result?;
+        drop(file);
+        if overwrite {
+            tokio::fs::rename(&partial, path).await
+        } else {
+            // A link fails where a file has appeared since the check above; a rename would
+            // replace it. The guard then removes the partial file.
+            tokio::fs::hard_link(&partial, path).await
         }
-        tokio::fs::rename(&partial, path)
-            .await
-            .map_err(|source| ArchiveError::Io {
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::AlreadyExists => ArchiveError::Exists(path.to_path_buf()),
+            _ => ArchiveError::Io {
                 path: path.to_path_buf(),
                 source,
-            })?;
+            },
+        })?;
+        if overwrite {
+            guard.0 = None;
+        }
         Ok(ClipSummary {
             path: path.to_path_buf(),
             bytes,
@@ -198,15 +269,17 @@ pub enum PlaybackMode {
 /// Options of an HLS or DASH session URL.
 #[derive(Debug, Clone, Default)]
 pub struct HlsOptions {
-    /// Playback mode.
+    /// How the session plays (default: LIVE).
     pub mode: PlaybackMode,
-    /// The range for LIVE_REPLAY (end optional) and ON_DEMAND.
+    /// The range: LIVE_REPLAY plays from its start on (its end is not used), ON_DEMAND plays
+    /// it whole; leave it `None` for LIVE.
     pub range: Option<TimeRange>,
-    /// Which clock the range is on.
+    /// Which clock the range is on (default: the producer's).
     pub clock: Clock,
     /// How long the URL works (300 to 43200 s; the service defaults to 300).
     pub expires: Option<std::time::Duration>,
-    /// Most fragments per media playlist.
+    /// Most fragments in a media playlist (HLS, `MaxMediaPlaylistFragmentResults`) or a
+    /// manifest (DASH, `MaxManifestFragmentResults`); `None` leaves the service's default.
     pub max_fragments: Option<u32>,
     /// HLS only: MPEG-TS segments instead of fragmented MP4 (for older players).
     pub mpeg_ts: bool,
@@ -416,6 +489,19 @@ impl ArchiveClient {
                 Some(t) if !t.is_empty() => token = Some(t.to_owned()),
                 _ => return Ok(out),
             }
+        }
+    }
+}
+
+/// Removes a partial download unless it was renamed into place: after an error, and also
+/// when the download's future is dropped midway (a timeout, Ctrl-C, a `select!` that moved
+/// on), which no error path sees.
+struct PartialFile(Option<PathBuf>);
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
         }
     }
 }

@@ -68,7 +68,7 @@ pub struct ChannelInfo {
     /// When it was created (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub creation_time: Option<String>,
-    /// Message TTL in seconds.
+    /// The channel's single-master settings (its message TTL).
     pub single_master_configuration: MasterConfiguration,
     /// The version, which changes with every update.
     pub version: String,
@@ -78,7 +78,8 @@ pub struct ChannelInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MasterConfiguration {
-    /// How long undelivered messages are kept.
+    /// How long a message for a peer that is not connected is kept, in seconds (5 to 120;
+    /// 60, the service's default, when the service reports none).
     pub message_ttl_seconds: u32,
 }
 

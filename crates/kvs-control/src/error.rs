@@ -23,7 +23,7 @@ pub enum Error {
     /// The service refused or failed the call.
     #[error("{operation} failed: {source}")]
     Service {
-        /// The API operation.
+        /// The API operation that failed, e.g. `CreateStream`.
         operation: &'static str,
         /// What the service said.
         source: ServiceError,

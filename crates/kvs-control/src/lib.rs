@@ -1,8 +1,4 @@
-//! A typed control plane for Amazon Kinesis Video Streams over `aws-sdk-kinesisvideo`: streams
-//! (create with retention, describe, list, delete, retention, tags) and signaling channels, with
-//! idempotent `ensure_*` calls. Names and ARNs are validated before any request is sent.
-//!
-//! Works the same against AWS and kvs-local: build it from a [`kvs_endpoint::KvsConfig`].
+#![doc = include_str!("../README.md")]
 
 mod channels;
 mod error;

@@ -82,10 +82,10 @@ pub struct StreamInfo {
     /// The stream's ARN.
     #[serde(rename = "StreamARN")]
     pub stream_arn: String,
-    /// The media type.
+    /// The media type given at creation, e.g. `video/h264`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
-    /// The KMS key used at rest.
+    /// The KMS key that encrypts the stored media (KVS's own key when none was given).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kms_key_id: Option<String>,
     /// The version, which changes with every update.
@@ -95,7 +95,7 @@ pub struct StreamInfo {
     /// When it was created (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub creation_time: Option<String>,
-    /// Retention in hours.
+    /// How long media is kept, in hours (0: not kept, live only).
     pub data_retention_in_hours: u32,
 }
 

@@ -8,10 +8,19 @@ use std::sync::Arc;
 use aws_config::meta::region::ProvideRegion;
 use aws_config::{BehaviorVersion, SdkConfig};
 
-use crate::RequestSigner;
+use crate::{EndpointResolver, RequestSigner};
+use std::time::Duration;
 
 /// What the caller asked for; anything left `None` comes from the environment.
+///
+/// ```
+/// let opts = kvs_endpoint::LoadOptions::default()
+///     .region("eu-west-1")
+///     .endpoint_url("http://127.0.0.1:4567");
+/// assert_eq!(opts.region.as_deref(), Some("eu-west-1"));
+/// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct LoadOptions {
     /// AWS region (else `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's region).
     pub region: Option<String>,
@@ -24,26 +33,52 @@ pub struct LoadOptions {
     pub local_data_dir: Option<PathBuf>,
 }
 
+impl LoadOptions {
+    /// Sets the AWS region.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Sets the named profile.
+    pub fn profile(mut self, profile: impl Into<String>) -> Self {
+        self.profile = Some(profile.into());
+        self
+    }
+
+    /// Sets the endpoint URL of every service.
+    pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
+        self.endpoint_url = Some(url.into());
+        self
+    }
+
+    /// Sets the embedded kvs-local's data directory.
+    pub fn local_data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.local_data_dir = Some(dir.into());
+        self
+    }
+}
+
 /// Where requests are sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// Amazon Kinesis Video Streams in a region.
     Aws {
-        /// The region.
+        /// The region, e.g. `us-west-2`.
         region: String,
     },
     /// An explicitly configured endpoint (a kvs-local, a VPC endpoint, ...).
     Endpoint {
-        /// The endpoint URL.
+        /// The endpoint URL every client is pointed at.
         url: String,
-        /// The region used for signing.
+        /// The region requests are signed for (`us-east-1` when none is configured).
         region: String,
     },
     /// kvs-local on a local data directory, started by this process or already running.
     Local {
-        /// The server's URL.
+        /// The server's URL, e.g. `http://127.0.0.1:4567`.
         url: String,
-        /// Its data directory.
+        /// The data directory it serves.
         data_dir: PathBuf,
         /// Whether this process started it (it stops when the process ends).
         started_here: bool,
@@ -78,11 +113,13 @@ impl fmt::Display for Target {
 #[non_exhaustive]
 pub enum ConfigError {
     /// A profile was named but gives no region.
-    #[error("profile {0:?} has no region; pass --region or set AWS_REGION")]
+    #[error(
+        "AWS profile {0:?} names no region; add one to the profile, set AWS_REGION, or give LoadOptions::region"
+    )]
     ProfileWithoutRegion(String),
     /// Nothing is configured and the embedded kvs-local is compiled out.
     #[error(
-        "no AWS region or endpoint configured; set AWS_REGION (or --region), or AWS_ENDPOINT_URL (or --endpoint-url)"
+        "no AWS region or endpoint is configured: set AWS_REGION or AWS_ENDPOINT_URL (or LoadOptions::region / endpoint_url), or build kvs-endpoint with its `embedded` feature to start a local kvs-local"
     )]
     NothingConfigured,
     /// The embedded kvs-local could not start.
@@ -90,7 +127,9 @@ pub enum ConfigError {
     #[error("cannot start the embedded kvs-local: {0}")]
     Embedded(#[from] kvs_local::StartError),
     /// No home directory to put the embedded kvs-local's data in.
-    #[error("no data directory for the embedded kvs-local: set KVS_LOCAL_DATA_DIR or HOME")]
+    #[error(
+        "no data directory for the embedded kvs-local: set KVS_LOCAL_DATA_DIR or HOME, or give LoadOptions::local_data_dir"
+    )]
     NoDataDir,
 }
 
@@ -99,6 +138,7 @@ pub enum ConfigError {
 pub struct KvsConfig {
     sdk: SdkConfig,
     target: Target,
+    resolver: Arc<EndpointResolver>,
     #[cfg(feature = "embedded")]
     _embedded: Option<Arc<kvs_local::Server>>,
 }
@@ -212,9 +252,14 @@ impl KvsConfig {
     }
 
     fn new(sdk: SdkConfig, target: Target) -> Self {
+        let resolver = EndpointResolver::new(
+            aws_sdk_kinesisvideo::Client::new(&sdk),
+            EndpointResolver::DEFAULT_TTL,
+        );
         Self {
             sdk,
             target,
+            resolver: Arc::new(resolver),
             #[cfg(feature = "embedded")]
             _embedded: None,
         }
@@ -274,9 +319,23 @@ impl KvsConfig {
         &self.target
     }
 
-    /// The signing region.
+    /// The region requests are signed for (`us-east-1` when the SDK configuration has none).
     pub fn region(&self) -> &str {
         self.sdk.region().map_or("us-east-1", |r| r.as_ref())
+    }
+
+    /// The endpoint resolver shared by every client built from this configuration and its
+    /// clones: `GetDataEndpoint` and `GetSignalingChannelEndpoint` answers, cached for
+    /// [`EndpointResolver::DEFAULT_TTL`].
+    pub fn resolver(&self) -> &Arc<EndpointResolver> {
+        &self.resolver
+    }
+
+    /// This configuration with a fresh resolver whose endpoints live for `ttl` (the default is
+    /// [`EndpointResolver::DEFAULT_TTL`]); clients built from it share that resolver.
+    pub fn with_endpoint_ttl(mut self, ttl: Duration) -> Self {
+        self.resolver = Arc::new(EndpointResolver::new(self.kinesis_video(), ttl));
+        self
     }
 
     /// A Kinesis Video Streams control-plane client.

@@ -29,8 +29,11 @@ pub enum ErrorKind {
 #[error("{}", self.describe())]
 pub struct ServiceError {
     kind: ErrorKind,
-    code: Option<String>,
+    // Boxed: this error sits inside most of the workspace's error enums, which clippy wants
+    // small (result_large_err).
+    code: Option<Box<str>>,
     message: String,
+    detail: Option<Box<str>>,
 }
 
 impl ServiceError {
@@ -38,8 +41,9 @@ impl ServiceError {
     pub fn new(kind: ErrorKind, code: Option<String>, message: impl Into<String>) -> Self {
         Self {
             kind,
-            code,
+            code: code.map(String::into_boxed_str),
             message: message.into(),
+            detail: None,
         }
     }
 
@@ -53,9 +57,16 @@ impl ServiceError {
         self.code.as_deref()
     }
 
-    /// The service's message.
+    /// The service's message, or for a request that got no answer, why (DNS, refused, TLS,
+    /// timeout).
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The SDK's whole error chain, for logs and debugging: long, and not meant for people
+    /// who only want to know what failed.
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
     }
 
     fn describe(&self) -> String {
@@ -63,7 +74,7 @@ impl ServiceError {
             ErrorKind::NotAuthorized => {
                 " (check the credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or --profile)"
             }
-            ErrorKind::Transport => " (is the endpoint reachable?)",
+            ErrorKind::Transport => " (check the network and the endpoint or region)",
             _ => "",
         };
         match &self.code {
@@ -106,31 +117,94 @@ where
     R: std::fmt::Debug,
 {
     fn from(err: SdkError<E, R>) -> Self {
+        let detail = Some(DisplayErrorContext(&err).to_string().into_boxed_str());
         match &err {
             SdkError::ServiceError(se) => {
                 let e = se.err();
-                let code = e.code().map(str::to_owned);
+                let code = e.code().map(Box::from);
                 let kind = code
                     .as_deref()
                     .map_or(ErrorKind::Other, Self::kind_for_code);
                 Self {
                     kind,
-                    message: e
-                        .message()
-                        .map_or_else(|| DisplayErrorContext(&err).to_string(), str::to_owned),
+                    message: e.message().map_or_else(
+                        || format!("the service refused the request ({})", e),
+                        str::to_owned,
+                    ),
                     code,
+                    detail,
                 }
             }
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => Self {
+            SdkError::TimeoutError(_) => Self {
                 kind: ErrorKind::Transport,
                 code: None,
-                message: DisplayErrorContext(&err).to_string(),
+                message: "no answer: the request timed out".to_owned(),
+                detail,
+            },
+            SdkError::DispatchFailure(failure) => Self {
+                kind: ErrorKind::Transport,
+                code: None,
+                message: unreachable_reason(
+                    failure.as_connector_error().is_some_and(|c| c.is_timeout()),
+                    detail.as_deref().unwrap_or_default(),
+                ),
+                detail,
             },
             _ => Self {
                 kind: ErrorKind::Other,
-                code: err.code().map(str::to_owned),
-                message: DisplayErrorContext(&err).to_string(),
+                code: err.code().map(Box::from),
+                message: err.message().map_or_else(|| err.to_string(), str::to_owned),
+                detail,
             },
         }
+    }
+}
+
+/// Why a request never got an answer, in a few words, from the connector's error chain.
+fn unreachable_reason(timed_out: bool, chain: &str) -> String {
+    let chain = chain.to_ascii_lowercase();
+    let why = if timed_out || chain.contains("timed out") || chain.contains("timeout") {
+        "the connection timed out"
+    } else if chain.contains("dns error")
+        || chain.contains("lookup address")
+        || chain.contains("name or service not known")
+        || chain.contains("name resolution")
+    {
+        "the host name did not resolve (DNS)"
+    } else if chain.contains("connection refused") {
+        "the connection was refused (nothing listens there)"
+    } else if chain.contains("certificate") || chain.contains("tls") || chain.contains("handshake")
+    {
+        "the TLS handshake failed (certificate not trusted or not for this host)"
+    } else if chain.contains("connection reset") || chain.contains("broken pipe") {
+        "the connection was reset"
+    } else {
+        "the connection failed"
+    };
+    format!("cannot reach the endpoint: {why}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unreachable_reason;
+
+    #[test]
+    fn unreachable_reasons_name_the_cause() {
+        let dns = "dispatch failure: io error: client error (Connect): dns error: failed to lookup address information: Name or service not known";
+        assert_eq!(
+            unreachable_reason(false, dns),
+            "cannot reach the endpoint: the host name did not resolve (DNS)"
+        );
+        assert!(
+            unreachable_reason(
+                false,
+                "tcp connect error: Connection refused (os error 111)"
+            )
+            .contains("refused")
+        );
+        assert!(unreachable_reason(true, "").contains("timed out"));
+        assert!(
+            unreachable_reason(false, "invalid peer certificate: UnknownIssuer").contains("TLS")
+        );
     }
 }

@@ -5,8 +5,10 @@ use std::time::Duration;
 use aws_sdk_kinesisvideo::types::SingleMasterChannelEndpointConfiguration;
 use kvs_types::{ApiName, Arn, ChannelProtocol, ChannelRole, StreamRef};
 
+#[cfg(doc)]
+use crate::KvsConfig;
 use crate::cache::TtlCache;
-use crate::{ErrorKind, KvsConfig, ServiceError};
+use crate::{ErrorKind, ServiceError};
 
 /// Why an endpoint could not be resolved.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -15,9 +17,10 @@ pub enum ResolveError {
     /// The service call failed.
     #[error("cannot resolve the {what} endpoint for {resource}: {source}")]
     Service {
-        /// Which endpoint was asked for.
+        /// Which endpoint was asked for: the API (`GET_MEDIA`) or the signaling protocol and
+        /// role (`WSS signaling (VIEWER)`).
         what: String,
-        /// The stream or channel.
+        /// The stream or channel, by name or ARN as the caller gave it.
         resource: String,
         /// The service's error.
         source: ServiceError,
@@ -25,7 +28,7 @@ pub enum ResolveError {
 }
 
 impl ResolveError {
-    /// The underlying service error.
+    /// The service's error, to branch on its [`ErrorKind`].
     pub fn service_error(&self) -> &ServiceError {
         match self {
             Self::Service { source, .. } => source,
@@ -33,8 +36,8 @@ impl ResolveError {
     }
 }
 
-/// Resolves and caches endpoints; share one per process (it is cheap to clone the config, not
-/// this: wrap it in an `Arc`).
+/// Resolves and caches endpoints. Every [`KvsConfig`] owns one, shared by all the clients built
+/// from it and its clones ([`KvsConfig::resolver`]), so one lookup serves them all.
 pub struct EndpointResolver {
     client: aws_sdk_kinesisvideo::Client,
     data: TtlCache<(StreamRef, ApiName)>,
@@ -52,15 +55,10 @@ impl EndpointResolver {
     /// endpoints about every 45 minutes).
     pub const DEFAULT_TTL: Duration = Duration::from_secs(45 * 60);
 
-    /// A resolver using `config`'s control-plane client and the default TTL.
-    pub fn new(config: &KvsConfig) -> Self {
-        Self::with_ttl(config, Self::DEFAULT_TTL)
-    }
-
-    /// A resolver whose cached endpoints live for `ttl`.
-    pub fn with_ttl(config: &KvsConfig, ttl: Duration) -> Self {
+    /// A resolver asking `client`, whose cached endpoints live for `ttl`.
+    pub(crate) fn new(client: aws_sdk_kinesisvideo::Client, ttl: Duration) -> Self {
         Self {
-            client: config.kinesis_video(),
+            client,
             data: TtlCache::new(ttl),
             signaling: TtlCache::new(ttl),
         }

@@ -5,27 +5,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kvs_endpoint::{EndpointResolver, ErrorKind, KvsConfig, LoadOptions, Payload, Target};
-use kvs_local::{Config, Server};
+use kvs_endpoint::{ErrorKind, KvsConfig, Payload};
+use kvs_testkit::LocalKvs;
 use kvs_types::{ApiName, Arn, ChannelProtocol, ChannelRole, StreamName, StreamRef};
 
-async fn local() -> (Server, KvsConfig, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(Config::new(dir.path())).await.unwrap();
-    let creds = server.credentials().clone();
-    let config = KvsConfig::for_endpoint(
-        server.url(),
-        "us-east-1",
-        &creds.access_key_id,
-        &creds.secret_access_key,
-    )
-    .await;
-    (server, config, dir)
+async fn local() -> (LocalKvs, KvsConfig) {
+    let local = LocalKvs::start().await;
+    let config = local.config().clone();
+    (local, config)
 }
 
 #[tokio::test]
 async fn concurrent_lookups_of_one_key_make_one_call() {
-    let (server, config, _dir) = local().await;
+    let (local, config) = local().await;
     config
         .kinesis_video()
         .create_stream()
@@ -33,7 +25,7 @@ async fn concurrent_lookups_of_one_key_make_one_call() {
         .send()
         .await
         .unwrap();
-    let resolver = Arc::new(EndpointResolver::new(&config));
+    let resolver = config.resolver().clone();
     let stream = StreamRef::Name(StreamName::new("cam").unwrap());
 
     let mut tasks = Vec::new();
@@ -44,9 +36,9 @@ async fn concurrent_lookups_of_one_key_make_one_call() {
         }));
     }
     for t in tasks {
-        assert_eq!(t.await.unwrap().unwrap(), server.url());
+        assert_eq!(t.await.unwrap().unwrap(), local.url());
     }
-    assert_eq!(server.calls("GetDataEndpoint"), 1);
+    assert_eq!(local.server().calls("GetDataEndpoint"), 1);
 
     // another API is another key; the same key again is served from the cache
     resolver
@@ -57,19 +49,19 @@ async fn concurrent_lookups_of_one_key_make_one_call() {
         .data_endpoint(&stream, ApiName::PutMedia)
         .await
         .unwrap();
-    assert_eq!(server.calls("GetDataEndpoint"), 2);
+    assert_eq!(local.server().calls("GetDataEndpoint"), 2);
 
     resolver.invalidate_data_endpoint(&stream, ApiName::PutMedia);
     resolver
         .data_endpoint(&stream, ApiName::PutMedia)
         .await
         .unwrap();
-    assert_eq!(server.calls("GetDataEndpoint"), 3);
+    assert_eq!(local.server().calls("GetDataEndpoint"), 3);
 }
 
 #[tokio::test]
-async fn expired_entries_are_fetched_again() {
-    let (server, config, _dir) = local().await;
+async fn clones_of_a_config_share_one_resolver() {
+    let (local, config) = local().await;
     config
         .kinesis_video()
         .create_stream()
@@ -77,7 +69,30 @@ async fn expired_entries_are_fetched_again() {
         .send()
         .await
         .unwrap();
-    let resolver = EndpointResolver::with_ttl(&config, Duration::from_millis(100));
+    let stream = StreamRef::parse("cam").unwrap();
+    let copy = config.clone();
+    assert!(Arc::ptr_eq(config.resolver(), copy.resolver()));
+    for c in [&config, &copy] {
+        c.resolver()
+            .data_endpoint(&stream, ApiName::GetMedia)
+            .await
+            .unwrap();
+    }
+    assert_eq!(local.server().calls("GetDataEndpoint"), 1);
+}
+
+#[tokio::test]
+async fn expired_entries_are_fetched_again() {
+    let (local, config) = local().await;
+    config
+        .kinesis_video()
+        .create_stream()
+        .stream_name("cam")
+        .send()
+        .await
+        .unwrap();
+    let config = config.with_endpoint_ttl(Duration::from_millis(100));
+    let resolver = config.resolver();
     let stream = StreamRef::parse("cam").unwrap();
     resolver
         .data_endpoint(&stream, ApiName::GetMedia)
@@ -88,13 +103,13 @@ async fn expired_entries_are_fetched_again() {
         .data_endpoint(&stream, ApiName::GetMedia)
         .await
         .unwrap();
-    assert_eq!(server.calls("GetDataEndpoint"), 2);
+    assert_eq!(local.server().calls("GetDataEndpoint"), 2);
 }
 
 #[tokio::test]
 async fn missing_stream_is_a_not_found_error_and_is_not_cached() {
-    let (server, config, _dir) = local().await;
-    let resolver = EndpointResolver::new(&config);
+    let (local, config) = local().await;
+    let resolver = config.resolver();
     let stream = StreamRef::parse("later").unwrap();
     let err = resolver
         .data_endpoint(&stream, ApiName::PutMedia)
@@ -114,13 +129,13 @@ async fn missing_stream_is_a_not_found_error_and_is_not_cached() {
             .data_endpoint(&stream, ApiName::PutMedia)
             .await
             .unwrap(),
-        server.url()
+        local.url()
     );
 }
 
 #[tokio::test]
 async fn signaling_endpoints_per_role_and_protocol() {
-    let (server, config, _dir) = local().await;
+    let (local, config) = local().await;
     let arn = config
         .kinesis_video()
         .create_signaling_channel()
@@ -131,7 +146,7 @@ async fn signaling_endpoints_per_role_and_protocol() {
         .channel_arn
         .unwrap();
     let arn = Arn::parse(&arn).unwrap();
-    let resolver = EndpointResolver::new(&config);
+    let resolver = config.resolver();
     let wss = resolver
         .signaling_endpoint(&arn, ChannelRole::Master, ChannelProtocol::Wss)
         .await
@@ -141,19 +156,19 @@ async fn signaling_endpoints_per_role_and_protocol() {
         .signaling_endpoint(&arn, ChannelRole::Viewer, ChannelProtocol::Https)
         .await
         .unwrap();
-    assert_eq!(https, server.url());
+    assert_eq!(https, local.url());
     resolver
         .signaling_endpoint(&arn, ChannelRole::Master, ChannelProtocol::Wss)
         .await
         .unwrap();
-    assert_eq!(server.calls("GetSignalingChannelEndpoint"), 2);
+    assert_eq!(local.server().calls("GetSignalingChannelEndpoint"), 2);
 }
 
 #[tokio::test]
 async fn hand_signed_requests_are_accepted_and_a_wrong_key_is_not() {
-    let (server, config, _dir) = local().await;
+    let (local, config) = local().await;
     let body = br#"{"MaxResults":5}"#;
-    let mut req = http::Request::post(format!("{}/listStreams", server.url()))
+    let mut req = http::Request::post(format!("{}/listStreams", local.url()))
         .header("content-type", "application/json")
         .body(())
         .unwrap();
@@ -173,8 +188,8 @@ async fn hand_signed_requests_are_accepted_and_a_wrong_key_is_not() {
     let resp = send(&req).await.unwrap();
     assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
 
-    let wrong = KvsConfig::for_endpoint(server.url(), "us-east-1", "AKIDKVSLOCAL", "wrong").await;
-    let mut req = http::Request::post(format!("{}/listStreams", server.url()))
+    let wrong = local.config_with_secret("wrong").await;
+    let mut req = http::Request::post(format!("{}/listStreams", local.url()))
         .body(())
         .unwrap();
     wrong
@@ -185,13 +200,14 @@ async fn hand_signed_requests_are_accepted_and_a_wrong_key_is_not() {
     assert_eq!(send(&req).await.unwrap().status(), 403);
 }
 
+// `cargo test --workspace` turns `embedded` on (the binaries need it).
+#[cfg(feature = "embedded")]
 #[tokio::test]
 async fn unconfigured_load_starts_or_reuses_the_embedded_kvs_local() {
+    use kvs_endpoint::{LoadOptions, Target};
+
     let dir = tempfile::tempdir().unwrap();
-    let opts = LoadOptions {
-        local_data_dir: Some(dir.path().to_path_buf()),
-        ..LoadOptions::default()
-    };
+    let opts = LoadOptions::default().local_data_dir(dir.path());
     let first = KvsConfig::load(opts.clone()).await.unwrap();
     let Target::Local {
         url,
@@ -231,11 +247,8 @@ async fn unconfigured_load_starts_or_reuses_the_embedded_kvs_local() {
         .collect();
     assert_eq!(names, ["s"]);
 
-    let explicit = KvsConfig::load(LoadOptions {
-        endpoint_url: Some("http://127.0.0.1:9".into()),
-        ..LoadOptions::default()
-    })
-    .await
-    .unwrap();
+    let explicit = KvsConfig::load(LoadOptions::default().endpoint_url("http://127.0.0.1:9"))
+        .await
+        .unwrap();
     assert!(matches!(explicit.target(), Target::Endpoint { .. }));
 }

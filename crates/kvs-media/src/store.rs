@@ -21,14 +21,14 @@ use tokio::sync::Notify;
 pub enum Storage {
     /// In memory, up to `max_bytes`.
     Memory {
-        /// Capacity.
+        /// Capacity in bytes (`Storage::default()`: 128 MiB).
         max_bytes: u64,
     },
     /// In files under `dir`, up to `max_bytes`; survives restarts.
     Disk {
-        /// The directory (created if missing).
+        /// The directory (created if missing); give each producer a directory of its own.
         dir: PathBuf,
-        /// Capacity.
+        /// Capacity in bytes (4 GiB when parsed from `disk:DIR` without a size).
         max_bytes: u64,
     },
 }
@@ -41,11 +41,28 @@ impl Default for Storage {
     }
 }
 
-impl Storage {
-    /// Parses `memory:128MB`, `disk:DIR`, `disk:DIR:2GB`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let size =
-            |t: &str| parse_size(t).ok_or_else(|| format!("{t:?} is not a size like 512MB or 2GB"));
+/// Why a buffer storage text did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageParseError {
+    /// The size part is not a size.
+    #[error("{0:?} is not a size like 512MB or 2GB")]
+    Size(String),
+    /// `disk:` without a directory.
+    #[error("disk storage needs a directory: disk:DIR or disk:DIR:SIZE")]
+    NoDirectory,
+    /// Neither `memory` nor `disk`.
+    #[error("{0:?} is not memory, memory:SIZE or disk:DIR[:SIZE]")]
+    Kind(String),
+}
+
+impl std::str::FromStr for Storage {
+    type Err = StorageParseError;
+
+    /// Parses `memory`, `memory:128MB`, `disk:DIR`, `disk:DIR:2GB` (a disk store holds 4 GB
+    /// unless a size is given).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let size = |t: &str| parse_size(t).ok_or_else(|| StorageParseError::Size(t.to_owned()));
         if let Some(rest) = s.strip_prefix("memory:") {
             return Ok(Self::Memory {
                 max_bytes: size(rest)?,
@@ -60,16 +77,18 @@ impl Storage {
                 _ => (rest, 4 * 1024 * 1024 * 1024),
             };
             if dir.is_empty() {
-                return Err("disk storage needs a directory: disk:DIR".into());
+                return Err(StorageParseError::NoDirectory);
             }
             return Ok(Self::Disk {
                 dir: PathBuf::from(dir),
                 max_bytes: max,
             });
         }
-        Err(format!("{s:?} is not memory:SIZE or disk:DIR[:SIZE]"))
+        Err(StorageParseError::Kind(s.to_owned()))
     }
+}
 
+impl Storage {
     fn max_bytes(&self) -> u64 {
         match self {
             Self::Memory { max_bytes } | Self::Disk { max_bytes, .. } => *max_bytes,
@@ -116,9 +135,9 @@ pub enum StoreError {
     /// The disk store could not be read or written.
     #[error("fragment store {path}: {source}")]
     Io {
-        /// The file or directory.
+        /// The file or directory of the disk store.
         path: PathBuf,
-        /// The cause.
+        /// What the operating system said.
         source: std::io::Error,
     },
 }
@@ -128,7 +147,7 @@ pub enum StoreError {
 pub struct Dropped {
     /// Whole fragments dropped.
     pub fragments: u64,
-    /// Their bytes.
+    /// Their size in bytes.
     pub bytes: u64,
 }
 
@@ -576,24 +595,24 @@ mod tests {
     #[test]
     fn storage_specs() {
         assert_eq!(
-            Storage::parse("memory:128MB"),
+            "memory:128MB".parse::<Storage>(),
             Ok(Storage::Memory {
                 max_bytes: 128 << 20
             })
         );
         assert_eq!(
-            Storage::parse("disk:/var/kvs:2GB"),
+            "disk:/var/kvs:2GB".parse::<Storage>(),
             Ok(Storage::Disk {
                 dir: "/var/kvs".into(),
                 max_bytes: 2 << 30
             })
         );
         assert!(matches!(
-            Storage::parse("disk:/var/kvs"),
+            "disk:/var/kvs".parse::<Storage>(),
             Ok(Storage::Disk { .. })
         ));
-        assert!(Storage::parse("tape:1").is_err());
-        assert!(Storage::parse("memory:lots").is_err());
+        assert!("tape:1".parse::<Storage>().is_err());
+        assert!("memory:lots".parse::<Storage>().is_err());
     }
 
     async fn drain_all(store: &Store) -> Vec<u8> {

@@ -10,8 +10,12 @@ use tokio::sync::mpsc;
 
 use crate::{Producer, ProducerError};
 
-/// How a source is uploaded.
+/// How a source is uploaded: where its timestamps start on the wall clock, and how much of it.
+///
+/// Build one with [`live`](Self::live) for a source read at real-time pace, or
+/// [`ending_now`](Self::ending_now) for a file read faster than that.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct UploadOptions {
     /// Stop after this much media (source time); `None` runs to the end of the source.
     pub duration: Option<Duration>,
@@ -20,11 +24,50 @@ pub struct UploadOptions {
 }
 
 impl Default for UploadOptions {
+    /// [`live`](Self::live) without a limit.
     fn default() -> Self {
+        Self::live(None)
+    }
+}
+
+impl UploadOptions {
+    /// A source read at real-time pace (a camera, or a file played as one would be): its first
+    /// frame is now. `duration_limit` stops the upload after that much media.
+    pub fn live(duration_limit: Option<Duration>) -> Self {
+        Self::starting_at(SystemTime::now(), duration_limit)
+    }
+
+    /// A source whose first frame is at `start`; `duration_limit` stops the upload after that
+    /// much media.
+    pub fn starting_at(start: SystemTime, duration_limit: Option<Duration>) -> Self {
         Self {
-            duration: None,
-            start: SystemTime::now(),
+            duration: duration_limit,
+            start,
         }
+    }
+
+    /// A file of `media_length` read faster than real time, placed so that the part uploaded
+    /// (all of it, or the first `duration_limit` when that is shorter) ends now.
+    ///
+    /// Uploaded at its first frame's real time, such a file would end in the future, where
+    /// "the last N minutes" (GetClip, HLS, ListFragments) does not find it; ending now puts
+    /// all of it in the past.
+    pub fn ending_now(media_length: Duration, duration_limit: Option<Duration>) -> Self {
+        Self::ending_at(SystemTime::now(), media_length, duration_limit)
+    }
+
+    /// As [`ending_now`](Self::ending_now), with the part uploaded ending at `end`.
+    pub fn ending_at(
+        end: SystemTime,
+        media_length: Duration,
+        duration_limit: Option<Duration>,
+    ) -> Self {
+        let uploaded = duration_limit.map_or(media_length, |d| d.min(media_length));
+        // Producer timestamps count from the epoch: nothing can start before it.
+        let start = end
+            .checked_sub(uploaded)
+            .map_or(UNIX_EPOCH, |t| t.max(UNIX_EPOCH));
+        Self::starting_at(start, duration_limit)
     }
 }
 
@@ -117,4 +160,44 @@ where
     drop(rx);
     let _ = reader.await;
     result.map(|()| summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_read_faster_than_real_time_ends_at_the_given_time() {
+        let end = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let minute = Duration::from_secs(60);
+
+        let whole = UploadOptions::ending_at(end, minute, None);
+        assert_eq!(whole.start, end - minute);
+        assert_eq!(whole.duration, None);
+
+        // Only the first 10 s are uploaded: those 10 s end at `end`.
+        let part = UploadOptions::ending_at(end, minute, Some(Duration::from_secs(10)));
+        assert_eq!(part.start, end - Duration::from_secs(10));
+        assert_eq!(part.duration, Some(Duration::from_secs(10)));
+
+        // A limit past the end of the file changes nothing.
+        let long = UploadOptions::ending_at(end, minute, Some(10 * minute));
+        assert_eq!(long.start, end - minute);
+
+        let early = UploadOptions::ending_at(UNIX_EPOCH, minute, None);
+        assert_eq!(early.start, UNIX_EPOCH);
+    }
+
+    #[test]
+    fn ending_now_and_live_count_from_the_clock() {
+        let before = SystemTime::now();
+        let file = UploadOptions::ending_now(Duration::from_secs(30), None);
+        let live = UploadOptions::live(Some(Duration::from_secs(5)));
+        let after = SystemTime::now();
+        assert!(file.start >= before - Duration::from_secs(30));
+        assert!(file.start <= after - Duration::from_secs(30));
+        assert!(live.start >= before && live.start <= after);
+        assert_eq!(live.duration, Some(Duration::from_secs(5)));
+        assert_eq!(UploadOptions::default().duration, None);
+    }
 }

@@ -33,9 +33,9 @@ pub enum PackError {
     /// Frames before the stream's first key frame cannot start a fragment; drop them.
     #[error("frame on track {track} at {timestamp_ns} ns precedes the first key frame")]
     BeforeFirstKeyFrame {
-        /// Its track.
+        /// The frame's track.
         track: u64,
-        /// Its timestamp.
+        /// The frame's timestamp in nanoseconds.
         timestamp_ns: u64,
     },
     /// The frame is earlier than the previous fragment's start (timestamps went backwards).
@@ -43,9 +43,9 @@ pub enum PackError {
         "frame at {timestamp_ns} ns is earlier than the current fragment's start at {fragment_start_ns} ns"
     )]
     TimestampWentBack {
-        /// The frame's timestamp.
+        /// The frame's timestamp in nanoseconds.
         timestamp_ns: u64,
-        /// The current fragment's start.
+        /// The timestamp of the current fragment's first frame, in nanoseconds.
         fragment_start_ns: u64,
     },
     /// The writer refused the frame.
@@ -58,9 +58,9 @@ pub enum PackError {
 pub struct FragmentSummary {
     /// The cluster timecode (in timecode units) KVS reports in acks as `FragmentTimecode`.
     pub timecode: u64,
-    /// Its first frame's timestamp.
+    /// Its first frame's timestamp in nanoseconds.
     pub start_ns: u64,
-    /// Its last frame's timestamp.
+    /// Its latest frame timestamp in nanoseconds.
     pub last_ns: u64,
     /// How many frames it holds.
     pub frames: u32,
@@ -114,7 +114,7 @@ impl Packager {
         out
     }
 
-    /// The writer.
+    /// The writer it packages with (its tracks and timecode scale).
     pub fn writer(&self) -> &MkvWriter {
         &self.writer
     }

@@ -45,33 +45,33 @@ pub enum ParseError {
     /// A byte that cannot start an element id.
     #[error("invalid element id at byte {offset}")]
     InvalidId {
-        /// Where.
+        /// Byte offset from the start of the fed stream.
         offset: u64,
     },
     /// A byte that cannot start an element size.
     #[error("invalid element size at byte {offset}")]
     InvalidSize {
-        /// Where.
+        /// Byte offset from the start of the fed stream.
         offset: u64,
     },
     /// An element is larger than [`Limits::max_element_size`].
     #[error("element 0x{id:X} at byte {offset} is {size} bytes, over the {limit}-byte limit")]
     TooLarge {
-        /// The element id.
+        /// The element's EBML id.
         id: u32,
-        /// Its declared size.
+        /// Its declared size in bytes.
         size: u64,
-        /// The limit.
+        /// [`Limits::max_element_size`], in bytes.
         limit: u64,
-        /// Where.
+        /// Byte offset from the start of the fed stream.
         offset: u64,
     },
     /// An element runs past the end of its parent.
     #[error("element 0x{id:X} at byte {offset} runs past the end of its parent")]
     Overrun {
-        /// The element id.
+        /// The element's EBML id.
         id: u32,
-        /// Where.
+        /// Byte offset from the start of the fed stream.
         offset: u64,
     },
     /// The input ended inside an element.
@@ -85,7 +85,7 @@ pub enum ParseError {
     Malformed {
         /// Which element or field.
         what: &'static str,
-        /// Where.
+        /// Byte offset from the start of the fed stream.
         offset: u64,
     },
     /// The document is not Matroska or WebM.
@@ -96,9 +96,9 @@ pub enum ParseError {
         "element 0x{id:X} at byte {offset} has unknown size, which only Segment and Cluster may have"
     )]
     UnknownSize {
-        /// The element id.
+        /// The element's EBML id.
         id: u32,
-        /// Where.
+        /// Byte offset from the start of the fed stream.
         offset: u64,
     },
     /// Master elements nest too deep.
@@ -109,13 +109,13 @@ pub enum ParseError {
     UnknownTrack {
         /// The track number.
         track: u64,
-        /// Where.
+        /// Byte offset from the start of the fed stream.
         offset: u64,
     },
     /// Laced blocks (several frames in one block) are not supported.
     #[error("laced block at byte {offset}: lacing is not supported")]
     Lacing {
-        /// Where.
+        /// Byte offset from the start of the fed stream.
         offset: u64,
     },
     /// Too many tracks or tags.
@@ -123,7 +123,7 @@ pub enum ParseError {
     TooMany {
         /// Tracks or tags.
         what: &'static str,
-        /// The limit.
+        /// [`Limits::max_tracks`] or [`Limits::max_tags`].
         limit: usize,
     },
     /// The parser already failed; it does not resynchronise.

@@ -94,7 +94,7 @@ impl TrackInfo {
 /// One encoded frame (access unit) of one track.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
-    /// The track number.
+    /// The number of the track it belongs to ([`TrackInfo::number`]).
     pub track: u64,
     /// Presentation time in nanoseconds (absolute or stream-relative, as the stream uses).
     pub timestamp_ns: u64,
@@ -109,13 +109,13 @@ pub struct Frame {
 pub struct SegmentInfo {
     /// Nanoseconds per timecode unit (KVS default: 1 ms).
     pub timecode_scale_ns: u64,
-    /// Segment UID.
+    /// The Segment UID (16 bytes), when the Info element has one.
     pub segment_uid: Option<Vec<u8>>,
-    /// Title.
+    /// The Segment title, when present (KVS producers write `kinesis_video`).
     pub title: Option<String>,
-    /// Muxing application.
+    /// The library that muxed the file, when present.
     pub muxing_app: Option<String>,
-    /// Writing application.
+    /// The application that wrote the file, when present.
     pub writing_app: Option<String>,
 }
 

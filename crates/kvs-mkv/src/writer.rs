@@ -87,12 +87,12 @@ impl MkvWriter {
         })
     }
 
-    /// The tracks.
+    /// The tracks written in the header, as given to [`MkvWriter::new`].
     pub fn tracks(&self) -> &[TrackInfo] {
         &self.tracks
     }
 
-    /// The configuration.
+    /// The Segment description it writes with.
     pub fn config(&self) -> &WriterConfig {
         &self.config
     }

@@ -68,13 +68,9 @@ pub async fn clip_around(
 ) -> Result<ClipSummary> {
     let stream = stream_of(m)?;
     Ok(archive
-        .clip_to_file(
-            &stream,
-            range(m, before, after)?,
-            Clock::Producer,
-            path,
-            overwrite,
-            |_, _| {},
-        )
+        .clip(&stream, range(m, before, after)?)
+        .clock(Clock::Producer)
+        .overwrite(overwrite)
+        .to_file(path)
         .await?)
 }

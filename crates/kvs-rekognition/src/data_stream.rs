@@ -16,9 +16,9 @@ const POLL: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DataStreamInfo {
-    /// Its name.
+    /// The data stream's name.
     pub stream_name: String,
-    /// Its ARN.
+    /// The data stream's ARN (`arn:aws:kinesis:REGION:ACCOUNT:stream/NAME`).
     #[serde(rename = "StreamARN")]
     pub stream_arn: String,
     /// CREATING, ACTIVE, UPDATING or DELETING.

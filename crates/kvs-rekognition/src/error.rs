@@ -19,7 +19,7 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// A setting the operation needs was not given.
+    /// A setting the operation needs was not given: what is missing, and how to set it.
     #[error("{0} is not set; {1}")]
     Missing(&'static str, &'static str),
     /// The stream processor needs an IAM role on AWS.
@@ -30,11 +30,11 @@ pub enum Error {
          the placeholder role"
     )]
     RoleArnRequired {
-        /// The processor.
+        /// The processor's name.
         processor: String,
-        /// Its input.
+        /// The video stream it reads (ARN).
         video_stream: String,
-        /// Its output.
+        /// The data stream it writes to (ARN).
         data_stream: String,
     },
     /// The face collection does not exist.
@@ -172,7 +172,7 @@ pub enum Error {
     /// The service refused or failed the call.
     #[error("{operation} failed: {source}")]
     Service {
-        /// The API operation.
+        /// The API operation that failed, e.g. `CreateStreamProcessor`.
         operation: &'static str,
         /// What the service said.
         source: ServiceError,

@@ -1,18 +1,4 @@
-//! Rekognition face search over Kinesis Video Streams, the same against AWS and kvs-local:
-//!
-//! - [`Rekognition`]: face collections (create, describe, list, delete), indexing a folder of
-//!   face photos (the external id is the file name, already indexed ids are skipped), and face
-//!   search stream processors (create, describe, list, start, stop, delete);
-//! - [`DataStreams`]: the Kinesis data stream the results go to, created when missing;
-//! - [`RecordReader`]: the processor's output records from every shard of that stream, from
-//!   the oldest, the newest or a saved [`Checkpoint`], with [`FaceMatch`]es flattened out;
-//! - [`frame_image`] and [`clip_around`]: the video frame of a match (GetImages) or a clip
-//!   around it (GetClip);
-//! - [`FaceSearchPipeline`]: all of the above brought up (idempotently) and down in one call,
-//!   from code or from a [`PipelineConfig`] file.
-//!
-//! Build everything from a [`kvs_endpoint::KvsConfig`]. What this crate is not: a face engine
-//! (Rekognition, or kvs-local's engine, finds and compares the faces).
+#![doc = include_str!("../README.md")]
 
 mod archive;
 mod collections;
@@ -23,6 +9,7 @@ mod pipeline;
 mod processors;
 mod reader;
 pub mod record;
+mod watch;
 
 pub use archive::{clip_around, frame_image};
 pub use collections::{
@@ -40,6 +27,7 @@ pub use processors::{
 pub use reader::{Checkpoint, ReadRecord, RecordReader, StartPosition};
 #[doc(inline)]
 pub use record::{FaceMatch, OutputRecord, RecordError, parse_record};
+pub use watch::{SkippedRecord, Watch, WatchBuilder, WatchEvent, WatchStats};
 
 use kvs_endpoint::{KvsConfig, Target};
 

@@ -97,7 +97,7 @@ pub struct ReadRecord {
     pub partition_key: String,
     /// When Kinesis received it.
     pub arrival: Option<SystemTime>,
-    /// The record.
+    /// The record's data, parsed.
     pub record: OutputRecord,
 }
 
@@ -190,7 +190,7 @@ impl RecordReader {
         &self.checkpoint
     }
 
-    /// The stream read.
+    /// The data stream read, as given to [`RecordReader::open`] (a name or an ARN).
     pub fn stream(&self) -> &str {
         &self.stream
     }

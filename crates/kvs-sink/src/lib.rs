@@ -30,21 +30,34 @@ mod tracks;
 #[doc(inline)]
 pub use kvssink::{KvsSink, StreamingType};
 
+/// Registers the `kvssink` element with GStreamer from a statically linked build, after
+/// `gst::init()`; a plugin loaded from `libgstkvssink.so` through `GST_PLUGIN_PATH` needs no call.
+pub use plugin::plugin_register_static;
+
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     kvssink::register(plugin)
 }
 
-// GStreamer only loads plugins whose license is in its own list, which has no "Apache 2.0"; the
-// crate's license is Apache-2.0 (see Cargo.toml), so the plugin says "unknown", as GStreamer
-// asks for licenses outside its list.
-gst::plugin_define!(
-    kvssink,
-    env!("CARGO_PKG_DESCRIPTION"),
-    plugin_init,
-    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
-    "unknown",
-    env!("CARGO_PKG_NAME"),
-    env!("CARGO_PKG_NAME"),
-    env!("CARGO_PKG_REPOSITORY"),
-    env!("BUILD_REL_DATE")
-);
+// The macro's items (`plugin_desc`, `plugin_register_static`) carry no docs and cannot be given
+// any; they live in this private module and the function is re-exported, documented, above.
+mod plugin {
+    #![allow(missing_docs)]
+
+    use super::plugin_init;
+    use gstreamer as gst;
+
+    // GStreamer only loads plugins whose license is in its own list, which has no "Apache 2.0";
+    // the crate's license is Apache-2.0 (see Cargo.toml), so the plugin says "unknown", as
+    // GStreamer asks for licenses outside its list.
+    gst::plugin_define!(
+        kvssink,
+        env!("CARGO_PKG_DESCRIPTION"),
+        plugin_init,
+        concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+        "unknown",
+        env!("CARGO_PKG_NAME"),
+        env!("CARGO_PKG_NAME"),
+        env!("CARGO_PKG_REPOSITORY"),
+        env!("BUILD_REL_DATE")
+    );
+}

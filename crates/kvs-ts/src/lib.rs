@@ -1,12 +1,4 @@
-//! KVS fragments as MPEG-2 transport stream segments, for HLS with `ContainerFormat=MPEG_TS`.
-//!
-//! [`segment`] writes one self-contained segment: PAT and PMT, then one PES per frame — H.264
-//! converted from length-prefixed NAL units to Annex B (an access unit delimiter first, SPS and
-//! PPS before each key frame), AAC wrapped in ADTS headers — with PTS/DTS on the 90 kHz clock
-//! taken from the frames' absolute timestamps, and a PCR on every video access unit.
-//!
-//! Written by hand: the transport stream crates on crates.io stop at packet encoding, and the
-//! muxing (PES packetisation, stuffing, continuity counters, PCR) is the part that matters.
+#![doc = include_str!("../README.md")]
 
 use kvs_mkv::{Frame, TrackInfo, TrackKind};
 
@@ -33,7 +25,7 @@ pub enum TsError {
     BadFrame {
         /// The track number.
         track: u64,
-        /// Its timestamp.
+        /// The frame's timestamp in nanoseconds.
         timestamp_ns: u64,
     },
 }

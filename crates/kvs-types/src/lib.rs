@@ -1,8 +1,4 @@
-//! Validated names, ARNs and enums shared by every kvs-rs crate.
-//!
-//! Values are checked the way the Kinesis Video Streams service checks them, so a bad name is a
-//! clear error before any request is sent, and a value of one of these types is always valid.
-//! Nothing here does I/O.
+#![doc = include_str!("../README.md")]
 
 mod arn;
 mod enums;

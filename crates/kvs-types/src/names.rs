@@ -245,6 +245,44 @@ impl fmt::Display for DataRetention {
     }
 }
 
+/// Reads a retention as people write it: hours (`24`), or a number with the unit `h` or `d`
+/// (`24h`, `7d`; either case), with surrounding spaces ignored. What [`Display`](fmt::Display)
+/// writes (`24h`) reads back.
+impl std::str::FromStr for DataRetention {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const FIELD: &str = "DataRetentionInHours";
+        let t = s.trim();
+        let (digits, hours_per_unit) = match t.char_indices().last() {
+            Some((i, 'h' | 'H')) => (&t[..i], 1),
+            Some((i, 'd' | 'D')) => (&t[..i], 24),
+            _ => (t, 1),
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(InvalidValue::new(
+                FIELD,
+                s,
+                "must be hours (24), or a number with the unit h or d (24h, 7d)",
+            ));
+        }
+        digits
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(hours_per_unit))
+            .and_then(|h| u32::try_from(h).ok())
+            .filter(|h| *h <= Self::MAX_HOURS)
+            .map(Self)
+            .ok_or_else(|| {
+                InvalidValue::new(
+                    FIELD,
+                    s,
+                    format!("must be 0 to {} hours (10 years, 3650d)", Self::MAX_HOURS),
+                )
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +306,34 @@ mod tests {
         assert_eq!(DataRetention::from_hours(87_600).unwrap().hours(), 87_600);
         assert!(DataRetention::from_hours(87_601).is_err());
         assert!(DataRetention::from_hours(-1).is_err());
+    }
+
+    #[test]
+    fn retention_reads_hours_and_units() {
+        let hours = |s: &str| s.parse::<DataRetention>().map(DataRetention::hours);
+        assert_eq!(hours("24"), Ok(24));
+        assert_eq!(hours("24h"), Ok(24));
+        assert_eq!(hours("24H"), Ok(24));
+        assert_eq!(hours("7d"), Ok(168));
+        assert_eq!(hours(" 7D "), Ok(168));
+        assert_eq!(hours("0"), Ok(0));
+        assert_eq!(hours("87600"), Ok(87_600));
+        assert_eq!(hours("3650d"), Ok(87_600));
+        let r = DataRetention::from_hours(36).unwrap();
+        assert_eq!(r.to_string().parse(), Ok(r), "Display reads back");
+    }
+
+    #[test]
+    fn retention_refuses_other_forms_and_says_what_is_accepted() {
+        for bad in ["", "h", "7w", "-1", "+1", "1.5h", "7 d", "d7", "24hh"] {
+            let err = bad.parse::<DataRetention>().unwrap_err();
+            assert_eq!(err.field(), "DataRetentionInHours");
+            assert!(err.reason().contains("24h, 7d"), "{bad:?}: {err}");
+        }
+        for big in ["87601", "3651d", "99999999999999999999", "4294967295d"] {
+            let err = big.parse::<DataRetention>().unwrap_err();
+            assert!(err.reason().contains("87600"), "{big:?}: {err}");
+        }
     }
 
     #[test]

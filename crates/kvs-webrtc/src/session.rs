@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kvs_control::ControlPlane;
-use kvs_endpoint::{EndpointResolver, KvsConfig};
+use kvs_endpoint::KvsConfig;
 use kvs_mkv::TrackInfo;
 use kvs_types::{Arn, ChannelRef};
 use tokio::sync::mpsc;
@@ -82,7 +82,6 @@ struct Connected {
 #[derive(Clone)]
 struct IceRefresh {
     config: KvsConfig,
-    resolver: Arc<EndpointResolver>,
     arn: Arn,
     role: Role,
     extra: Vec<IceServer>,
@@ -91,8 +90,7 @@ struct IceRefresh {
 impl IceRefresh {
     async fn fetch(&self) -> Result<Vec<IceServer>, IceServerError> {
         let mut servers = self.extra.clone();
-        servers
-            .extend(ice_servers(&self.config, self.resolver.clone(), &self.arn, &self.role).await?);
+        servers.extend(ice_servers(&self.config, &self.arn, &self.role).await?);
         Ok(servers)
     }
 }
@@ -106,10 +104,8 @@ async fn connect(
     let info = ControlPlane::new(config).describe_channel(channel).await?;
     let arn = Arn::parse(&info.channel_arn)
         .map_err(|_| SessionError::ChannelArn(info.channel_arn.clone()))?;
-    let resolver = Arc::new(EndpointResolver::new(config));
     let refresh = IceRefresh {
         config: config.clone(),
-        resolver: resolver.clone(),
         arn: arn.clone(),
         role: role.clone(),
         extra: options.ice.servers.clone(),
@@ -117,8 +113,7 @@ async fn connect(
     let mut ice = options.ice.clone();
     ice.servers = refresh.fetch().await?;
     ice.relay_only = options.relay_only;
-    let client =
-        SignalingClient::connect(config, resolver, arn, role, options.signaling.clone()).await?;
+    let client = SignalingClient::connect(config, arn, role, options.signaling.clone()).await?;
     Ok(Connected {
         client,
         ice,

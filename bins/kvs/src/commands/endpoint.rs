@@ -1,5 +1,5 @@
 use kvs_control::ControlPlane;
-use kvs_endpoint::{EndpointResolver, KvsConfig};
+use kvs_endpoint::KvsConfig;
 use kvs_types::{ChannelRef, StreamRef};
 use serde_json::json;
 
@@ -11,7 +11,7 @@ pub(crate) async fn run(
     format: OutputFormat,
     args: EndpointArgs,
 ) -> anyhow::Result<()> {
-    let resolver = EndpointResolver::new(config);
+    let resolver = config.resolver();
     if let Some(stream) = args.stream {
         let url = resolver
             .data_endpoint(&StreamRef::parse(&stream)?, args.api)

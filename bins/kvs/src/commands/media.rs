@@ -1,10 +1,9 @@
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, bail};
-use kvs_endpoint::{EndpointResolver, KvsConfig};
-use kvs_media::{MediaClient, MkvFileWriter, StartSelector, TimestampKind};
-use kvs_types::{FragmentNumber, StreamRef, TimeRange, parse_instant};
+use kvs_endpoint::KvsConfig;
+use kvs_media::{MediaClient, MkvFileWriter, TimestampKind};
+use kvs_types::{StreamRef, TimeRange};
 use serde_json::json;
 
 use crate::cli::{
@@ -12,26 +11,6 @@ use crate::cli::{
     StillFormatArg,
 };
 use crate::output;
-
-fn start_selector(s: &str) -> anyhow::Result<StartSelector> {
-    let secs = |t: &str| -> anyhow::Result<f64> {
-        Ok(parse_instant(t)?
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs_f64())
-    };
-    Ok(match s.split_once(':') {
-        None if s.eq_ignore_ascii_case("earliest") => StartSelector::Earliest,
-        None if s.eq_ignore_ascii_case("now") => StartSelector::Now,
-        Some(("fragment", n)) => StartSelector::FragmentNumber(FragmentNumber::new(n)?),
-        Some(("producer", t)) => StartSelector::ProducerTimestamp(secs(t)?),
-        Some(("server", t)) => StartSelector::ServerTimestamp(secs(t)?),
-        Some(("token", t)) => StartSelector::ContinuationToken(t.to_owned()),
-        _ => bail!(
-            "--start {s:?} must be earliest, now, fragment:NUMBER, producer:TIME, server:TIME or token:TOKEN"
-        ),
-    })
-}
 
 fn spinner() -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new_spinner();
@@ -49,15 +28,14 @@ pub(crate) async fn get_media(
     args: GetMediaArgs,
 ) -> anyhow::Result<()> {
     let stream = StreamRef::parse(&args.stream)?;
-    let start = start_selector(&args.start)?;
     if args.output_file.exists() && !args.force {
         bail!(
             "{} exists; pass --force to replace it",
             args.output_file.display()
         );
     }
-    let media = MediaClient::new(config, Arc::new(EndpointResolver::new(config)));
-    let mut reader = media.get_media(&stream, &start).await?;
+    let media = MediaClient::new(config);
+    let mut reader = media.get_media(&stream, &args.start).await?;
     let file = std::fs::File::create(&args.output_file)
         .with_context(|| format!("cannot create {}", args.output_file.display()))?;
     let mut writer = MkvFileWriter::new(std::io::BufWriter::new(file));
@@ -82,7 +60,7 @@ pub(crate) async fn get_media(
     bar.finish_and_clear();
     if fragments == 0 {
         eprintln!(
-            "kvs: no fragments from {:?} on; {} is empty",
+            "kvs: no fragments from {} on; {} is empty",
             args.start,
             args.output_file.display()
         );
@@ -116,7 +94,7 @@ pub(crate) async fn fragments(
         Clock::Producer => TimestampKind::Producer,
         Clock::Server => TimestampKind::Server,
     };
-    let media = MediaClient::new(config, Arc::new(EndpointResolver::new(config)));
+    let media = MediaClient::new(config);
     let list = media
         .list_fragments(&stream, Some((clock, range.start_secs(), range.end_secs())))
         .await?;
@@ -140,7 +118,7 @@ pub(crate) async fn clip(
         Clock::Producer => kvs_archive::Clock::Producer,
         Clock::Server => kvs_archive::Clock::Server,
     };
-    let archive = kvs_archive::ArchiveClient::new(config, Arc::new(EndpointResolver::new(config)));
+    let archive = kvs_archive::ArchiveClient::new(config);
     let bar = indicatif::ProgressBar::no_length();
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -149,19 +127,16 @@ pub(crate) async fn clip(
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let summary = archive
-        .clip_to_file(
-            &stream,
-            range,
-            clock,
-            &args.output_file,
-            args.force,
-            |done, total| {
-                if let Some(t) = total {
-                    bar.set_length(t);
-                }
-                bar.set_position(done);
-            },
-        )
+        .clip(&stream, range)
+        .clock(clock)
+        .overwrite(args.force)
+        .progress(|done, total| {
+            if let Some(t) = total {
+                bar.set_length(t);
+            }
+            bar.set_position(done);
+        })
+        .to_file(&args.output_file)
         .await;
     bar.finish_and_clear();
     let summary = summary?;
@@ -215,7 +190,7 @@ pub(crate) async fn session_url(
             .transpose()?,
         ..HlsOptions::default()
     };
-    let archive = kvs_archive::ArchiveClient::new(config, Arc::new(EndpointResolver::new(config)));
+    let archive = kvs_archive::ArchiveClient::new(config);
     if dash && args.ts {
         bail!("--ts applies to HLS; DASH uses fragmented MP4");
     }
@@ -248,7 +223,7 @@ pub(crate) async fn images(
     };
     std::fs::create_dir_all(&args.output_dir)
         .with_context(|| format!("cannot create {}", args.output_dir.display()))?;
-    let archive = kvs_archive::ArchiveClient::new(config, Arc::new(EndpointResolver::new(config)));
+    let archive = kvs_archive::ArchiveClient::new(config);
     let stills = archive
         .images(
             &stream,

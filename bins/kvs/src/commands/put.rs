@@ -1,12 +1,11 @@
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use kvs_control::{ControlPlane, StreamSpec};
-use kvs_endpoint::{EndpointResolver, KvsConfig};
+use kvs_endpoint::KvsConfig;
 use kvs_gst::{MediaSource, Source, SourceOptions, TestPattern};
 use kvs_media::{OverflowPolicy, Producer, ProducerConfig, ProducerEvent, Storage, UploadOptions};
-use kvs_types::{DataRetention, StreamRef, parse_duration};
+use kvs_types::{StreamRef, parse_duration};
 use serde_json::json;
 
 use crate::cli::{OutputFormat, Overflow, PutArgs, SourceArgs};
@@ -39,15 +38,6 @@ pub(crate) fn source(args: &SourceArgs) -> anyhow::Result<Source> {
     }))
 }
 
-fn retention_hours(s: &str) -> anyhow::Result<DataRetention> {
-    let hours = match s.trim().strip_suffix('d') {
-        Some(days) => days.parse::<i64>().map(|d| d * 24),
-        None => s.trim().trim_end_matches('h').parse::<i64>(),
-    }
-    .with_context(|| format!("--retention {s:?} must be hours, or 24h / 7d"))?;
-    Ok(DataRetention::from_hours(hours)?)
-}
-
 pub(crate) async fn run(
     config: &KvsConfig,
     format: OutputFormat,
@@ -57,16 +47,17 @@ pub(crate) async fn run(
     let duration = args.duration.as_deref().map(parse_duration).transpose()?;
     let fragment_duration = parse_duration(&args.fragment_duration)?;
     let ack_timeout = parse_duration(&args.ack_timeout)?;
-    let storage = Storage::parse(&args.buffer).map_err(|e| anyhow::anyhow!("--buffer: {e}"))?;
+    let storage: Storage = args
+        .buffer
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--buffer: {e}"))?;
     let src = source(&args.source)?;
     if args.create {
         let StreamRef::Name(name) = &stream else {
             bail!("--create needs a stream name, not an ARN");
         };
         ControlPlane::new(config)
-            .ensure_stream(
-                &StreamSpec::new(name.clone()).retention(retention_hours(&args.retention)?),
-            )
+            .ensure_stream(&StreamSpec::new(name.clone()).retention(args.retention))
             .await?;
     }
     let realtime = match (&src, args.offline, args.realtime) {
@@ -94,22 +85,20 @@ pub(crate) async fn run(
             .join(" + ")
     );
 
-    let mut producer_config = ProducerConfig {
-        storage,
-        overflow: match args.overflow {
+    let mut producer_config = {
+        let mut c = ProducerConfig::default();
+        c.storage = storage;
+        c.overflow = match args.overflow {
             Overflow::DropOldest => OverflowPolicy::DropOldest,
             Overflow::Block => OverflowPolicy::Block,
-        },
-        ..ProducerConfig::default()
+        };
+        c
     };
     producer_config.fragments.fragment_duration = fragment_duration;
-    let producer = Producer::start(
-        config,
-        Arc::new(EndpointResolver::new(config)),
-        stream.clone(),
-        tracks,
-        producer_config,
-    )?;
+    let producer = Producer::builder(config, stream.clone())
+        .tracks(tracks)
+        .options(producer_config)
+        .start()?;
 
     let mut events = producer.events();
     let warnings = tokio::spawn(async move {
@@ -167,19 +156,12 @@ pub(crate) async fn run(
     let stop = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    // A file uploaded faster than real time is placed so that it ends now: its timestamps are
-    // then all in the past, where "the last N minutes" finds them.
-    let start = match (realtime, media.duration()) {
-        (false, Some(length)) => SystemTime::now() - duration.map_or(length, |d| d.min(length)),
-        _ => SystemTime::now(),
+    let options = match (realtime, media.duration()) {
+        (false, Some(length)) => UploadOptions::ending_now(length, duration),
+        _ => UploadOptions::live(duration),
     };
     let mut media = media;
-    let upload = kvs_media::upload(
-        move || media.next_frame(),
-        &producer,
-        UploadOptions { duration, start },
-        stop,
-    );
+    let upload = kvs_media::upload(move || media.next_frame(), &producer, options, stop);
     let summary = tokio::select! {
         r = upload => r?,
         () = progress => unreachable!("the progress loop never ends"),

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use kvs_control::{ControlPlane, Error, StreamSpec};
 use kvs_endpoint::KvsConfig;
-use kvs_types::{DataRetention, StreamName, StreamRef, TagKey, TagValue};
+use kvs_types::{StreamName, StreamRef, TagKey, TagValue};
 use serde_json::json;
 
 use crate::cli::{OutputFormat, StreamCommand};
@@ -31,8 +31,7 @@ pub(crate) async fn run(
             tags: tag_pairs,
             if_not_exists,
         } => {
-            let mut spec = StreamSpec::new(StreamName::new(name)?)
-                .retention(DataRetention::from_hours(i64::from(retention))?);
+            let mut spec = StreamSpec::new(StreamName::new(name)?).retention(retention);
             if let Some(m) = media_type {
                 spec = spec.media_type(m);
             }
@@ -71,9 +70,7 @@ pub(crate) async fn run(
         }
         StreamCommand::Retention { stream, retention } => {
             let stream = StreamRef::parse(&stream)?;
-            let info = cp
-                .set_retention(&stream, DataRetention::from_hours(i64::from(retention))?)
-                .await?;
+            let info = cp.set_retention(&stream, retention).await?;
             output::print(format, &json!({ "StreamInfo": info }));
         }
         StreamCommand::Tag {

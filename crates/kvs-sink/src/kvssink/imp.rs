@@ -25,7 +25,7 @@ use gstreamer::glib;
 use gstreamer::prelude::*;
 use gstreamer::subclass::prelude::*;
 use kvs_control::{ControlPlane, StreamSpec};
-use kvs_endpoint::{EndpointResolver, KvsConfig, LoadOptions};
+use kvs_endpoint::{KvsConfig, LoadOptions};
 use kvs_media::{AckEventType, Producer, ProducerError, ProducerEvent, ProducerStats};
 use kvs_mkv::{Frame, TrackInfo};
 use kvs_types::StreamRef;
@@ -56,7 +56,6 @@ const EVENT_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 struct Session {
     plan: Plan,
     config: KvsConfig,
-    resolver: Arc<EndpointResolver>,
 }
 
 #[derive(Default)]
@@ -260,10 +259,10 @@ async fn load_config(plan: &Plan) -> Result<KvsConfig, String> {
             }
             Ok(KvsConfig::from_sdk_config(loader.load().await))
         }
-        None => KvsConfig::load(LoadOptions {
-            region: Some(plan.region.clone()),
-            endpoint_url: plan.endpoint_url.clone(),
-            ..LoadOptions::default()
+        None => KvsConfig::load({
+            let mut opts = LoadOptions::default().region(plan.region.clone());
+            opts.endpoint_url = plan.endpoint_url.clone();
+            opts
         })
         .await
         .map_err(|e| e.to_string()),
@@ -307,12 +306,7 @@ async fn prepare_session(plan: Plan, content_type: String) -> Result<Session, St
             ));
         }
     }
-    let resolver = Arc::new(EndpointResolver::new(&config));
-    Ok(Session {
-        plan,
-        config,
-        resolver,
-    })
+    Ok(Session { plan, config })
 }
 
 impl KvsSink {
@@ -505,9 +499,11 @@ impl KvsSink {
         let stream = StreamRef::Name(session.plan.stream.clone());
         let producer_config = session.plan.producer.clone();
         let config = session.config.clone();
-        let resolver = session.resolver.clone();
         let started = runtime::run(&self.cancel_token(), async move {
-            Producer::start(&config, resolver, stream, tracks, producer_config)
+            Producer::builder(&config, stream)
+                .tracks(tracks)
+                .options(producer_config)
+                .start()
         });
         let producer = match started {
             Ok(Ok(p)) => Arc::new(p),

@@ -244,26 +244,27 @@ impl Settings {
                 }
             })?;
         let tags = self.tags()?;
-        let producer = ProducerConfig {
-            storage: Storage::Memory {
+        let producer = {
+            let mut c = ProducerConfig::default();
+            c.storage = Storage::Memory {
                 max_bytes: u64::from(self.storage_size) * 1024 * 1024,
-            },
-            overflow: match self.streaming_type {
+            };
+            c.overflow = match self.streaming_type {
                 StreamingType::Offline => OverflowPolicy::Block,
                 StreamingType::Realtime | StreamingType::NearRealtime => OverflowPolicy::DropOldest,
-            },
-            fragments: PackagerConfig {
+            };
+            c.fragments = PackagerConfig {
                 fragment_duration: Duration::from_millis(u64::from(self.fragment_duration)),
                 key_frame_fragmentation: self.key_frame_fragmentation,
                 // The producer always sends ABSOLUTE timecodes (see `Settings::ignored`).
                 absolute_fragment_times: true,
-            },
+            };
             // 0 turns the staleness check off, as in the C++ element.
-            connection_staleness: match self.connection_staleness {
+            c.connection_staleness = match self.connection_staleness {
                 0 => Duration::from_secs(365 * 24 * 3600),
                 s => Duration::from_secs(u64::from(s)),
-            },
-            ..ProducerConfig::default()
+            };
+            c
         };
         let content_type = (self.content_type != DEFAULT_CONTENT_TYPE)
             .then(|| self.content_type.trim().to_owned())

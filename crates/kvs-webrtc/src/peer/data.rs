@@ -15,7 +15,7 @@ pub const KVS_DATA_CHANNEL: &str = "kvsDataChannel";
 /// A message received on a data channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataMessage {
-    /// The payload.
+    /// The message's bytes, as sent.
     pub data: Bytes,
     /// Sent as text (`send(string)` in a browser) rather than binary.
     pub is_text: bool,

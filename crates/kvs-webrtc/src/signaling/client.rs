@@ -44,13 +44,14 @@ impl Role {
 /// How the connection is kept up.
 #[derive(Debug, Clone)]
 pub struct SignalingOptions {
-    /// How often a WebSocket ping is sent, so idle connections stay open.
+    /// How often a WebSocket ping is sent, so idle connections stay open (default 30 s).
     pub ping_interval: Duration,
-    /// The connection is renewed after this long (KVS closes connections after one hour).
+    /// The connection is renewed after this long (default 55 minutes; KVS closes connections
+    /// after one hour).
     pub refresh_after: Duration,
-    /// The first reconnect delay; it doubles up to `max_backoff`.
+    /// The first reconnect delay; it doubles up to `max_backoff` (default 100 ms).
     pub min_backoff: Duration,
-    /// The longest reconnect delay.
+    /// The longest reconnect delay (default 5 s).
     pub max_backoff: Duration,
 }
 
@@ -72,9 +73,9 @@ pub enum SignalingError {
     /// The WSS endpoint of the channel could not be resolved.
     #[error("cannot find the signaling endpoint of {channel}: {source}")]
     Endpoint {
-        /// The channel.
+        /// The channel's ARN.
         channel: String,
-        /// The cause.
+        /// Why `GetSignalingChannelEndpoint` failed.
         source: kvs_endpoint::ResolveError,
     },
     /// The connect URL could not be signed.
@@ -97,7 +98,7 @@ pub enum SignalingEvent {
     Message(Incoming),
     /// The connection was lost; the client is reconnecting.
     Disconnected {
-        /// Why.
+        /// What ended the connection, for logs.
         reason: String,
     },
     /// The connection is (again) open.
@@ -192,13 +193,12 @@ impl SignalingClient {
     /// so a bad channel, credentials or client id fail here.
     pub async fn connect(
         config: &KvsConfig,
-        resolver: Arc<EndpointResolver>,
         channel: Arn,
         role: Role,
         options: SignalingOptions,
     ) -> Result<Self, SignalingError> {
         let connector = Connector {
-            resolver,
+            resolver: config.resolver().clone(),
             signer: config.signer("kinesisvideo"),
             channel,
             role,

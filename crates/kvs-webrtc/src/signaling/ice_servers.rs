@@ -1,8 +1,6 @@
 //! `GetIceServerConfig`: the channel's TURN servers, plus a STUN server.
 
-use std::sync::Arc;
-
-use kvs_endpoint::{EndpointResolver, KvsConfig, Target};
+use kvs_endpoint::{KvsConfig, Target};
 use kvs_types::{Arn, ChannelProtocol, ChannelRole};
 
 use super::client::Role;
@@ -15,17 +13,17 @@ pub enum IceServerError {
     /// The channel's HTTPS endpoint could not be resolved.
     #[error("cannot find the HTTPS signaling endpoint of {channel}: {source}")]
     Endpoint {
-        /// The channel.
+        /// The channel's ARN.
         channel: String,
-        /// The cause.
+        /// Why `GetSignalingChannelEndpoint` failed.
         source: kvs_endpoint::ResolveError,
     },
     /// `GetIceServerConfig` failed.
     #[error("GetIceServerConfig for {channel} failed: {source}")]
     Service {
-        /// The channel.
+        /// The channel's ARN.
         channel: String,
-        /// The cause.
+        /// What the service said.
         source: kvs_endpoint::ServiceError,
     },
 }
@@ -36,7 +34,6 @@ pub enum IceServerError {
 /// custom endpoint) it is the first TURN server, which answers STUN too.
 pub async fn ice_servers(
     config: &KvsConfig,
-    resolver: Arc<EndpointResolver>,
     channel: &Arn,
     role: &Role,
 ) -> Result<Vec<IceServer>, IceServerError> {
@@ -44,7 +41,8 @@ pub async fn ice_servers(
         Role::Master => ChannelRole::Master,
         Role::Viewer(_) => ChannelRole::Viewer,
     };
-    let endpoint = resolver
+    let endpoint = config
+        .resolver()
         .signaling_endpoint(channel, channel_role, ChannelProtocol::Https)
         .await
         .map_err(|source| IceServerError::Endpoint {

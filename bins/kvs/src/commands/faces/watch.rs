@@ -1,12 +1,11 @@
 //! `kvs faces watch`: matches (or every record) from a processor's data stream, live.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use kvs_archive::{ArchiveClient, StillFormat};
-use kvs_endpoint::{EndpointResolver, KvsConfig};
-use kvs_rekognition::{Checkpoint, FaceMatch, ReadRecord, RecordReader, StartPosition};
+use kvs_endpoint::KvsConfig;
+use kvs_rekognition::{FaceMatch, ReadRecord, StartPosition, Watch, WatchEvent};
 use kvs_types::{Arn, parse_duration, rfc3339};
 
 use crate::cli::{OutputFormat, ReadFrom, WatchArgs};
@@ -16,57 +15,41 @@ pub(crate) async fn run(
     format: OutputFormat,
     args: WatchArgs,
 ) -> anyhow::Result<()> {
-    let duration = args.duration.as_deref().map(parse_duration).transpose()?;
-    let saved = match &args.checkpoint {
-        Some(path) => Checkpoint::load(path)?,
-        None => None,
-    };
-    let start = match (saved, args.from) {
-        (Some(c), _) => StartPosition::After(c),
-        (None, ReadFrom::Latest) => StartPosition::Latest,
-        (None, ReadFrom::TrimHorizon) => StartPosition::TrimHorizon,
-    };
-    let mut reader = RecordReader::open(config, &args.data_stream, start).await?;
+    let mut builder = Watch::builder(&args.data_stream)
+        .from(match args.from {
+            ReadFrom::Latest => StartPosition::Latest,
+            ReadFrom::TrimHorizon => StartPosition::TrimHorizon,
+        })
+        .stop_when(async {
+            let _ = tokio::signal::ctrl_c().await;
+        });
+    if let Some(d) = args.duration.as_deref() {
+        builder = builder.stop_after(parse_duration(d)?);
+    }
+    if let Some(path) = &args.checkpoint {
+        builder = builder.checkpoint_file(path);
+    }
     let archive = args
         .frames
         .as_ref()
         .map(|dir| {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))
-                .map(|()| ArchiveClient::new(config, Arc::new(EndpointResolver::new(config))))
+                .map(|()| ArchiveClient::new(config))
         })
         .transpose()?;
+    let mut watch = builder.open(config).await?;
 
-    let deadline = duration.map(|d| tokio::time::Instant::now() + d);
-    let until_deadline = async {
-        match deadline {
-            Some(at) => tokio::time::sleep_until(at).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(until_deadline);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-
-    let (mut records, mut matches) = (0u64, 0u64);
-    loop {
-        let got = tokio::select! {
-            got = reader.next() => got,
-            () = &mut until_deadline => break,
-            _ = &mut ctrl_c => break,
-        };
-        let record = match got {
-            Ok(r) => r,
-            Err(e) if e.is_per_record() => {
-                eprintln!("kvs: skipping a record: {e}");
-                save(&args.checkpoint, reader.checkpoint())?;
+    while let Some(event) = watch.next().await? {
+        let record = match event {
+            WatchEvent::Record(r) => r,
+            WatchEvent::Skipped(bad) => {
+                eprintln!("kvs: skipping a record: {bad}");
                 continue;
             }
-            Err(e) => return Err(e.into()),
+            _ => continue,
         };
-        records += 1;
         let found = record.matches();
-        matches += found.len() as u64;
         if args.records {
             print_record(format, &record)?;
         } else {
@@ -81,23 +64,21 @@ pub(crate) async fn run(
         if let (Some(archive), Some(dir), Some(best)) = (&archive, &args.frames, best) {
             save_frame(archive, dir, best).await;
         }
-        save(&args.checkpoint, reader.checkpoint())?;
-        let count = if args.records { records } else { matches };
+        let stats = watch.stats();
+        let count = if args.records {
+            stats.records
+        } else {
+            stats.matches
+        };
         if args.max.is_some_and(|max| count >= max) {
             break;
         }
     }
+    let stats = watch.close()?;
     eprintln!(
-        "kvs: {records} records, {matches} matches from {}",
-        args.data_stream
+        "kvs: {} records, {} matches from {}",
+        stats.records, stats.matches, args.data_stream
     );
-    Ok(())
-}
-
-fn save(path: &Option<std::path::PathBuf>, checkpoint: &Checkpoint) -> anyhow::Result<()> {
-    if let Some(path) = path {
-        checkpoint.save(path)?;
-    }
     Ok(())
 }
 
