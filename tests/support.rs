@@ -161,3 +161,49 @@ pub fn json(out: Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
+
+/// The Markdown of `docs/`, one item per file, so that `cargo test --doc -p kvs-e2e` (and with
+/// it `cargo test --workspace`) compiles every Rust example in the documentation. A block
+/// without a language tag would be compiled as Rust too: tag shell, TOML, JSON and diagrams
+/// (`sh`, `toml`, `json`, `text`).
+#[cfg(doctest)]
+mod docs {
+    #[doc = include_str!("../docs/architecture.md")]
+    struct Architecture;
+    #[doc = include_str!("../docs/benchmarks.md")]
+    struct Benchmarks;
+    #[doc = include_str!("../docs/face-search.md")]
+    struct FaceSearch;
+    #[doc = include_str!("../docs/faces.md")]
+    struct Faces;
+    #[doc = include_str!("../docs/kvs-local.md")]
+    struct KvsLocal;
+    #[doc = include_str!("../docs/playback.md")]
+    struct Playback;
+    #[doc = include_str!("../docs/producing-video.md")]
+    struct ProducingVideo;
+    #[doc = include_str!("../docs/streams-and-channels.md")]
+    struct StreamsAndChannels;
+    #[doc = include_str!("../docs/webrtc.md")]
+    struct Webrtc;
+    #[doc = include_str!("../README.md")]
+    struct Readme;
+}
+
+#[cfg(test)]
+mod tests {
+    /// A new page in docs/ has its code blocks compiled too: it must be listed in `mod docs`.
+    #[test]
+    fn every_page_of_the_docs_is_a_doctest() {
+        let this = include_str!("support.rs");
+        let docs = super::workspace_root().join("docs");
+        for entry in std::fs::read_dir(&docs).expect("docs/ is readable") {
+            let name = entry.expect("a docs/ entry").file_name();
+            let name = name.to_string_lossy();
+            if name.ends_with(".md") {
+                let line = format!("include_str!(\"../docs/{name}\")");
+                assert!(this.contains(&line), "docs/{name} is missing from `mod docs`");
+            }
+        }
+    }
+}
