@@ -74,7 +74,7 @@ async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
     {
         let query = auth::parse_query(parts.uri.query().unwrap_or(""));
         app.stats.count("HLS");
-        return media::hls::serve(app, file, &query).await;
+        return media::playback::serve(app, file, &query).await;
     }
     if parts.method == Method::POST
         && parts.uri.path() == "/"
@@ -125,7 +125,8 @@ async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
         }
         "GetClip" => media::clip::get_clip(app, &body).await,
         "GetHLSStreamingSessionURL" => {
-            let url = media::hls::session_url(app, &body, media::hls::Protocol::Hls).await?;
+            let url =
+                media::playback::session_url(app, &body, media::playback::Protocol::Hls).await?;
             Ok(axum::Json(url).into_response())
         }
         "GetImages" => Ok(axum::Json(media::images::get_images(app, &body).await?).into_response()),
@@ -134,7 +135,8 @@ async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
         )
         .into_response()),
         "GetDASHStreamingSessionURL" => {
-            let url = media::hls::session_url(app, &body, media::hls::Protocol::Dash).await?;
+            let url =
+                media::playback::session_url(app, &body, media::playback::Protocol::Dash).await?;
             Ok(axum::Json(url).into_response())
         }
         "ListFragments" => {

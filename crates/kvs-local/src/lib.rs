@@ -1,17 +1,4 @@
-//! kvs-local: one server process that speaks the Amazon Kinesis Video Streams wire protocols (and
-//! Kinesis Data Streams'), so the official AWS SDKs, the AWS CLI and every kvs-rs tool work
-//! against it offline.
-//!
-//! Every request's SigV4 signature is verified against one configured key pair, and all state
-//! lives under a data directory that survives restarts.
-//!
-//! ```no_run
-//! # async fn run() -> Result<(), kvs_local::StartError> {
-//! let server = kvs_local::Server::start(kvs_local::Config::new("./kvs-data")).await?;
-//! println!("kvs-local at {}", server.url());
-//! server.shutdown().await;
-//! # Ok(()) }
-//! ```
+#![doc = include_str!("../README.md")]
 
 mod auth;
 mod clock;
@@ -23,6 +10,7 @@ mod http_api;
 mod ids;
 mod kinesis;
 mod media;
+mod protocol;
 mod rekognition;
 mod signaling;
 mod viewer;
@@ -68,9 +56,9 @@ pub struct Config {
 impl Config {
     /// The default port of a standalone kvs-local.
     pub const DEFAULT_PORT: u16 = 4567;
-    /// The default region.
+    /// The region in ARNs unless configured.
     pub const DEFAULT_REGION: &'static str = "us-east-1";
-    /// The default account id.
+    /// The account id in ARNs unless configured.
     pub const DEFAULT_ACCOUNT_ID: &'static str = "123456789012";
 
     /// Local defaults: loopback on a free port, the documented credentials, `us-east-1`.
@@ -98,9 +86,9 @@ pub enum StartError {
     /// The data directory could not be created or read.
     #[error("cannot use data directory {path}: {source}")]
     DataDir {
-        /// The directory.
+        /// The data directory, as configured.
         path: PathBuf,
-        /// The cause.
+        /// What the operating system said.
         source: std::io::Error,
     },
     /// Another kvs-local already serves this data directory.
@@ -108,7 +96,7 @@ pub enum StartError {
         "data directory {path} is in use by another kvs-local (pid {pid}, {url}); stop it or use another --data-dir"
     )]
     InUse {
-        /// The directory.
+        /// The data directory, as configured.
         path: PathBuf,
         /// The other server's process id, if known.
         pid: u32,
@@ -118,9 +106,9 @@ pub enum StartError {
     /// The database could not be opened.
     #[error("cannot open database {path}: {source}")]
     Database {
-        /// The database file.
+        /// The database file, `kvs-local.sqlite3` in the data directory.
         path: PathBuf,
-        /// The cause.
+        /// What SQLite said.
         source: rusqlite::Error,
     },
     /// The media store could not be opened.
@@ -129,9 +117,9 @@ pub enum StartError {
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
-        /// The address.
+        /// The address asked for ([`Config::addr`]).
         addr: SocketAddr,
-        /// The cause.
+        /// What the operating system said, e.g. that the address is in use.
         source: std::io::Error,
     },
 }

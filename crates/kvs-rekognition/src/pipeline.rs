@@ -4,9 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kvs_control::{ControlPlane, StreamSpec};
 use kvs_endpoint::KvsConfig;
-use kvs_types::{DataRetention, StreamRef};
+use kvs_types::DataRetention;
 use serde::{Deserialize, Serialize};
 
 use crate::collections::{CollectionInfo, IndexOutcome};
@@ -15,7 +14,7 @@ use crate::names::{
     check_collection_id, check_data_stream_name, check_processor_name, check_threshold,
 };
 use crate::processors::{
-    DEFAULT_THRESHOLD, ProcessorInfo, ProcessorSpec, ProcessorStatus, StartAt,
+    DEFAULT_THRESHOLD, ProcessorInfo, ProcessorSpec, ProcessorStatus, StartAt, video_stream_arn,
 };
 use crate::{Error, Rekognition, Result};
 
@@ -33,7 +32,7 @@ use crate::{Error, Rekognition, Result};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
-    /// The face collection.
+    /// The face collection searched (created if missing).
     pub collection: String,
     /// A folder of face photos to index (external id = file name without extension).
     #[serde(default)]
@@ -112,21 +111,21 @@ pub enum ProcessorAction {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PipelineStatus {
-    /// The collection.
+    /// The face collection, as described after indexing.
     pub collection: CollectionInfo,
-    /// Whether it was created now.
+    /// Whether `up` created the collection (false: it existed).
     pub collection_created: bool,
     /// What became of each photo of the faces folder.
     pub indexed: Vec<IndexOutcome>,
     /// The video stream's ARN.
     pub video_stream_arn: String,
-    /// The data stream.
+    /// The Kinesis data stream the processor writes to.
     pub data_stream: DataStreamInfo,
-    /// Whether it was created now.
+    /// Whether `up` created the data stream (false: it existed).
     pub data_stream_created: bool,
     /// The processor, as it is after starting.
     pub processor: ProcessorInfo,
-    /// What was done to it.
+    /// What `up` did to the processor.
     pub processor_action: ProcessorAction,
 }
 
@@ -466,32 +465,6 @@ impl FaceSearchPipeline {
         }
         Ok(status)
     }
-}
-
-/// The ARN of a video stream named by name or ARN; a missing stream is created with
-/// `create_with` retention when given, else [`Error::VideoStreamNotFound`].
-pub(crate) async fn video_stream_arn(
-    config: &KvsConfig,
-    video: &str,
-    create_with: Option<DataRetention>,
-) -> Result<String> {
-    let control = ControlPlane::new(config);
-    let stream = StreamRef::parse(video)
-        .map_err(|e| Error::invalid("video stream", video, e.reason().to_owned()))?;
-    let info = match (stream, create_with) {
-        (StreamRef::Name(name), Some(retention)) => {
-            control
-                .ensure_stream(&StreamSpec::new(name).retention(retention))
-                .await?
-        }
-        (stream, _) => match control.describe_stream(&stream).await {
-            Err(kvs_control::Error::StreamNotFound(_)) => {
-                return Err(Error::VideoStreamNotFound(video.to_owned()));
-            }
-            other => other?,
-        },
-    };
-    Ok(info.stream_arn)
 }
 
 #[cfg(test)]

@@ -7,6 +7,9 @@ use aws_sdk_rekognition::types::{
     StreamProcessingStartSelector, StreamProcessorInput, StreamProcessorOutput,
     StreamProcessorSettings,
 };
+use kvs_control::{ControlPlane, StreamSpec};
+use kvs_endpoint::KvsConfig;
+use kvs_types::{DataRetention, StreamRef};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -134,7 +137,7 @@ impl ProcessorSpec {
         data_stream: &str,
         collection_id: &str,
     ) -> Result<Self> {
-        let video = crate::pipeline::video_stream_arn(config, video_stream, None).await?;
+        let video = video_stream_arn(config, video_stream, None).await?;
         let data = if data_stream.starts_with("arn:") {
             data_stream.to_owned()
         } else {
@@ -146,13 +149,14 @@ impl ProcessorSpec {
         Ok(Self::new(name, video, data, collection_id))
     }
 
-    /// The face-match threshold.
+    /// The lowest similarity reported as a match (0-100; default 80).
     pub fn threshold(mut self, threshold: f32) -> Self {
         self.threshold = threshold;
         self
     }
 
-    /// The IAM role.
+    /// The IAM role Rekognition acts as: required on AWS; without one, kvs-local is sent
+    /// [`LOCAL_ROLE_ARN`].
     pub fn role_arn(mut self, role_arn: impl Into<String>) -> Self {
         self.role_arn = Some(role_arn.into());
         self
@@ -175,11 +179,11 @@ pub enum StartAt {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ProcessorInfo {
-    /// Its name.
+    /// The processor's name.
     pub name: String,
-    /// Its ARN.
+    /// The processor's ARN.
     pub stream_processor_arn: String,
-    /// Its state.
+    /// Its state: STOPPED, STARTING, RUNNING, FAILED or STOPPING.
     pub status: ProcessorStatus,
     /// Why it failed, when it did.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -194,7 +198,7 @@ pub struct ProcessorInfo {
     pub input: Value,
     /// `{"KinesisDataStream": {"Arn": ...}}`.
     pub output: Value,
-    /// The IAM role.
+    /// The IAM role Rekognition acts as.
     pub role_arn: String,
     /// `{"FaceSearch": {"CollectionId": ..., "FaceMatchThreshold": ...}}`.
     pub settings: Value,
@@ -242,9 +246,9 @@ impl ProcessorInfo {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ProcessorSummary {
-    /// Its name.
+    /// The processor's name.
     pub name: String,
-    /// Its state.
+    /// Its state: STOPPED, STARTING, RUNNING, FAILED or STOPPING.
     pub status: ProcessorStatus,
 }
 
@@ -480,6 +484,33 @@ impl Rekognition {
             tokio::time::sleep(POLL).await;
         }
     }
+}
+
+/// The ARN of a video stream named by name or ARN; a missing stream is created with
+/// `create_with` retention when given, else [`Error::VideoStreamNotFound`]. Here rather than in
+/// the pipeline, which builds on this module, so that [`ProcessorSpec::resolve`] can use it too.
+pub(crate) async fn video_stream_arn(
+    config: &KvsConfig,
+    video: &str,
+    create_with: Option<DataRetention>,
+) -> Result<String> {
+    let control = ControlPlane::new(config);
+    let stream = StreamRef::parse(video)
+        .map_err(|e| Error::invalid("video stream", video, e.reason().to_owned()))?;
+    let info = match (stream, create_with) {
+        (StreamRef::Name(name), Some(retention)) => {
+            control
+                .ensure_stream(&StreamSpec::new(name).retention(retention))
+                .await?
+        }
+        (stream, _) => match control.describe_stream(&stream).await {
+            Err(kvs_control::Error::StreamNotFound(_)) => {
+                return Err(Error::VideoStreamNotFound(video.to_owned()));
+            }
+            other => other?,
+        },
+    };
+    Ok(info.stream_arn)
 }
 
 #[cfg(test)]

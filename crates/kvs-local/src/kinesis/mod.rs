@@ -16,14 +16,13 @@ mod streams;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use axum::response::Response;
+use http::StatusCode;
 
 use crate::App;
 use crate::clock::now_ms;
 use crate::error::ApiError;
+use crate::protocol::{aws_json_body, aws_json_reply};
 
 /// The `X-Amz-Target` prefix of this service.
 pub(crate) const TARGET_PREFIX: &str = "Kinesis_20131202";
@@ -85,25 +84,37 @@ impl Operation {
 pub(crate) async fn handle(app: &App, op: Operation, body: &[u8]) -> Result<Response, ApiError> {
     match op {
         Operation::CreateStream => {
-            streams::create(app, parse(body)?).await?;
-            Ok(reply(&serde_json::json!({})))
+            streams::create(app, aws_json_body(body)?).await?;
+            Ok(aws_json_reply(&serde_json::json!({})))
         }
-        Operation::DescribeStream => Ok(reply(&streams::describe(app, parse(body)?).await?)),
-        Operation::DescribeStreamSummary => {
-            Ok(reply(&streams::describe_summary(app, parse(body)?).await?))
-        }
-        Operation::ListStreams => Ok(reply(&streams::list(app, parse(body)?).await?)),
-        Operation::ListShards => Ok(reply(&streams::list_shards(app, parse(body)?).await?)),
-        Operation::DeleteStream => {
-            streams::delete(app, parse(body)?).await?;
-            Ok(reply(&serde_json::json!({})))
-        }
-        Operation::PutRecord => Ok(reply(&records::put_record(app, parse(body)?).await?)),
-        Operation::PutRecords => Ok(reply(&records::put_records(app, parse(body)?).await?)),
-        Operation::GetShardIterator => Ok(reply(
-            &records::get_shard_iterator(app, parse(body)?).await?,
+        Operation::DescribeStream => Ok(aws_json_reply(
+            &streams::describe(app, aws_json_body(body)?).await?,
         )),
-        Operation::GetRecords => Ok(reply(&records::get_records(app, parse(body)?).await?)),
+        Operation::DescribeStreamSummary => Ok(aws_json_reply(
+            &streams::describe_summary(app, aws_json_body(body)?).await?,
+        )),
+        Operation::ListStreams => Ok(aws_json_reply(
+            &streams::list(app, aws_json_body(body)?).await?,
+        )),
+        Operation::ListShards => Ok(aws_json_reply(
+            &streams::list_shards(app, aws_json_body(body)?).await?,
+        )),
+        Operation::DeleteStream => {
+            streams::delete(app, aws_json_body(body)?).await?;
+            Ok(aws_json_reply(&serde_json::json!({})))
+        }
+        Operation::PutRecord => Ok(aws_json_reply(
+            &records::put_record(app, aws_json_body(body)?).await?,
+        )),
+        Operation::PutRecords => Ok(aws_json_reply(
+            &records::put_records(app, aws_json_body(body)?).await?,
+        )),
+        Operation::GetShardIterator => Ok(aws_json_reply(
+            &records::get_shard_iterator(app, aws_json_body(body)?).await?,
+        )),
+        Operation::GetRecords => Ok(aws_json_reply(
+            &records::get_records(app, aws_json_body(body)?).await?,
+        )),
     }
 }
 
@@ -120,34 +131,6 @@ pub(crate) async fn retention_sweep(app: Arc<App>, every: Duration) {
             Err(e) => tracing::warn!(error = %e, "Kinesis retention sweep failed"),
         }
     }
-}
-
-pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body = if body.is_empty() {
-        b"{}".as_slice()
-    } else {
-        body
-    };
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "SerializationException",
-            format!("malformed request body: {e}"),
-        )
-    })
-}
-
-pub(crate) fn reply<T: Serialize>(out: &T) -> Response {
-    let mut resp = axum::Json(out).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-amz-json-1.1"),
-    );
-    resp
-}
-
-fn epoch_seconds(ms: i64) -> f64 {
-    ms as f64 / 1000.0
 }
 
 // Kinesis answers every client error with 400, ResourceNotFoundException included.

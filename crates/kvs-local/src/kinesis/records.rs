@@ -11,9 +11,10 @@ use super::model::{
 use super::position::{self, IteratorError, Position};
 use super::store::{self, NewRecord, ReadRange, StreamKey, StreamRow};
 use super::streams::{self, parse_shard_id, shard_id};
-use super::{epoch_seconds, expired_iterator, hashing, not_found, now_ms};
+use super::{expired_iterator, hashing, not_found, now_ms};
 use crate::App;
 use crate::error::ApiError;
+use crate::protocol::{PageSize, epoch_ms, epoch_seconds};
 
 /// The largest data blob of one record.
 const MAX_RECORD_DATA: usize = 1 << 20;
@@ -186,7 +187,7 @@ async fn start_after(
             let at = input.timestamp.ok_or_else(|| {
                 ApiError::invalid_argument("Timestamp is required for AT_TIMESTAMP")
             })?;
-            let at_ms = (at * 1000.0).round() as i64;
+            let at_ms = epoch_ms(at);
             let (id, latest) = (s.id, s.last_seq);
             let first = app
                 .db
@@ -233,14 +234,9 @@ pub(super) async fn get_records(
     app: &App,
     input: GetRecordsInput,
 ) -> Result<GetRecordsOutput, ApiError> {
-    let limit = match input.limit.unwrap_or(MAX_GET_RECORDS) {
-        n @ 1..=MAX_GET_RECORDS => n as usize,
-        n => {
-            return Err(ApiError::invalid_argument(format!(
-                "Limit {n} must be between 1 and {MAX_GET_RECORDS}"
-            )));
-        }
-    };
+    let limit = PageSize::max_results(MAX_GET_RECORDS)
+        .member("Limit")
+        .of(input.limit)?;
     let iterator = input
         .shard_iterator
         .ok_or_else(|| ApiError::invalid_argument("ShardIterator is required"))?;

@@ -11,9 +11,10 @@ use super::model::{
     StreamModeDetailsOut, StreamRef, StreamSummary,
 };
 use super::store::{self, NewStream, StreamKey, StreamRow};
-use super::{epoch_seconds, hashing, not_found, now_ms, position};
+use super::{hashing, not_found, now_ms, position};
 use crate::App;
 use crate::error::ApiError;
+use crate::protocol::{PageSize, epoch_seconds, invalid_next_token};
 
 /// The most shards one stream may have here (AWS's default per-account quota).
 const MAX_SHARDS: i64 = 500;
@@ -92,14 +93,8 @@ pub(super) async fn load(app: &App, r: &StreamRef) -> Result<StreamRow, ApiError
         .await
 }
 
-fn limit(value: Option<i64>, default: i64, member: &str) -> Result<usize, ApiError> {
-    match value.unwrap_or(default) {
-        n @ 1..=10_000 => Ok(n as usize),
-        n => Err(ApiError::invalid_argument(format!(
-            "{member} {n} must be between 1 and 10000"
-        ))),
-    }
-}
+/// Kinesis's lists hold up to 10000 items a page.
+const MAX_PAGE: i64 = 10_000;
 
 fn mode(s: &StreamRow) -> StreamModeDetailsOut {
     StreamModeDetailsOut {
@@ -192,7 +187,10 @@ pub(super) async fn describe(
     input: DescribeStreamInput,
 ) -> Result<DescribeStreamOutput, ApiError> {
     let s = load(app, &input.stream).await?;
-    let limit = limit(input.limit, 100, "Limit")?;
+    let limit = PageSize::max_results(MAX_PAGE)
+        .member("Limit")
+        .or(100)
+        .of(input.limit)?;
     let after = input
         .exclusive_start_shard_id
         .as_deref()
@@ -246,14 +244,17 @@ fn parse_page_token(token: &str) -> Result<String, ApiError> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| s.strip_prefix("kl1:").map(str::to_owned))
-        .ok_or_else(|| ApiError::invalid_argument(format!("NextToken {token:?} is not valid")))
+        .ok_or_else(|| invalid_next_token(token))
 }
 
 pub(super) async fn list(
     app: &App,
     input: ListStreamsInput,
 ) -> Result<ListStreamsOutput, ApiError> {
-    let limit = limit(input.limit, 100, "Limit")?;
+    let limit = PageSize::max_results(MAX_PAGE)
+        .member("Limit")
+        .or(100)
+        .of(input.limit)?;
     let after = match (&input.next_token, input.exclusive_start_stream_name) {
         (Some(t), _) => parse_page_token(t)?,
         (None, Some(name)) => name,
@@ -290,11 +291,13 @@ pub(super) async fn list_shards(
     app: &App,
     input: ListShardsInput,
 ) -> Result<ListShardsOutput, ApiError> {
-    let limit = limit(input.max_results, 1000, "MaxResults")?;
+    let limit = PageSize::max_results(MAX_PAGE)
+        .or(1000)
+        .of(input.max_results)?;
     // A NextToken names the stream itself: `<stream id>:<last shard index>`.
     let (stream, after) = match &input.next_token {
         Some(t) => {
-            let bad = || ApiError::invalid_argument(format!("NextToken {t:?} is not valid"));
+            let bad = || invalid_next_token(t);
             let parts = parse_page_token(t)?;
             let (id, last) = parts.split_once(':').ok_or_else(bad)?;
             let id: i64 = id.parse().map_err(|_| bad())?;

@@ -6,9 +6,10 @@ use http::StatusCode;
 use kvs_mkv::TrackInfo;
 use serde::Deserialize;
 
-use super::get::load_stream;
+use super::request::{FragmentSelector, load_stream, timestamp_column};
 use crate::App;
 use crate::error::ApiError;
+use crate::protocol::{epoch_ms_ceil, epoch_ms_floor, rest_json_body};
 
 /// KVS returns at most the first 200 fragments or 100 MB of a range.
 const MAX_FRAGMENTS: usize = 200;
@@ -16,25 +17,11 @@ const MAX_BYTES: i64 = 100 * 1024 * 1024;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct ClipRange {
-    start_timestamp: Option<f64>,
-    end_timestamp: Option<f64>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ClipSelector {
-    fragment_selector_type: Option<String>,
-    timestamp_range: Option<ClipRange>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
 struct GetClipInput {
     stream_name: Option<String>,
     #[serde(rename = "StreamARN")]
     stream_arn: Option<String>,
-    clip_fragment_selector: Option<ClipSelector>,
+    clip_fragment_selector: Option<FragmentSelector>,
 }
 
 fn error(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -42,26 +29,18 @@ fn error(code: &'static str, message: impl Into<String>) -> ApiError {
 }
 
 pub(crate) async fn get_clip(app: &App, body: &[u8]) -> Result<Response, ApiError> {
-    let input: GetClipInput = serde_json::from_slice(if body.is_empty() { b"{}" } else { body })
-        .map_err(|e| ApiError::invalid_argument(format!("malformed request body: {e}")))?;
+    let input: GetClipInput = rest_json_body(body)?;
     let selector = input
         .clip_fragment_selector
         .ok_or_else(|| ApiError::invalid_argument("ClipFragmentSelector is required"))?;
-    let column = super::timestamp_column(
+    let column = timestamp_column(
         "FragmentSelectorType",
         selector.fragment_selector_type.as_deref(),
     )?;
     let range = selector
         .timestamp_range
         .ok_or_else(|| ApiError::invalid_argument("ClipFragmentSelector needs TimestampRange"))?;
-    let (Some(start), Some(end)) = (
-        range.start_timestamp.filter(|t| t.is_finite()),
-        range.end_timestamp.filter(|t| t.is_finite()),
-    ) else {
-        return Err(ApiError::invalid_argument(
-            "TimestampRange needs StartTimestamp and EndTimestamp",
-        ));
-    };
+    let (start, end) = range.both()?;
     if start >= end {
         return Err(ApiError::invalid_argument(
             "TimestampRange StartTimestamp must be before EndTimestamp",
@@ -82,10 +61,7 @@ pub(crate) async fn get_clip(app: &App, body: &[u8]) -> Result<Response, ApiErro
             ),
         ));
     }
-    let (start_ms, end_ms) = (
-        (start * 1000.0).floor() as i64,
-        (end * 1000.0).ceil() as i64,
-    );
+    let (start_ms, end_ms) = (epoch_ms_floor(start), epoch_ms_ceil(end));
     // Fragments that overlap the range: they may start up to their length before it.
     let fragments = app
         .media
@@ -105,7 +81,7 @@ pub(crate) async fn get_clip(app: &App, body: &[u8]) -> Result<Response, ApiErro
             break;
         }
         bytes += f.size;
-        let (t, fr) = super::hls::fragment_media(app, f).await?;
+        let (t, fr) = super::fragment_media(app, f).await?;
         match &tracks {
             None => tracks = Some(t),
             // A clip holds one set of tracks: stop where the producer changed them.

@@ -15,10 +15,12 @@ use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
+use super::request::load_stream;
 use super::{StoredFragment, fragment_seq, now_ms, seconds_text};
 use crate::App;
-use crate::db::{self, StreamRecord};
+use crate::db::StreamRecord;
 use crate::error::ApiError;
+use crate::protocol::{epoch_ms, rest_json_body};
 
 /// With no producer connected, GetMedia ends after this long without a new fragment.
 const TAIL_IDLE: Duration = Duration::from_secs(2);
@@ -49,39 +51,6 @@ struct FragmentListInput {
     stream_arn: Option<String>,
     #[serde(default)]
     fragments: Vec<String>,
-}
-
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(if body.is_empty() { b"{}" } else { body })
-        .map_err(|e| ApiError::invalid_argument(format!("malformed request body: {e}")))
-}
-
-pub(crate) async fn load_stream(
-    app: &App,
-    name: Option<String>,
-    arn: Option<String>,
-) -> Result<StreamRecord, ApiError> {
-    match (&name, &arn) {
-        (None, None) => {
-            return Err(ApiError::invalid_argument(
-                "StreamName or StreamARN is required",
-            ));
-        }
-        (Some(_), Some(_)) => {
-            return Err(ApiError::invalid_argument(
-                "give StreamName or StreamARN, not both",
-            ));
-        }
-        (Some(n), None) => {
-            kvs_types::StreamName::new(n.as_str())?;
-        }
-        (None, Some(_)) => {}
-    }
-    let what = arn.clone().or_else(|| name.clone()).unwrap_or_default();
-    app.db
-        .tx(move |tx| db::find_stream(tx, name.as_deref(), arn.as_deref()))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("The requested stream {what} was not found.")))
 }
 
 /// One fragment as a standalone MKV document with KVS's tags.
@@ -157,7 +126,7 @@ async fn start_after(
     let timestamp_ms = || {
         sel.start_timestamp
             .filter(|t| t.is_finite())
-            .map(|t| (t * 1000.0).round() as i64)
+            .map(epoch_ms)
             .ok_or_else(|| ApiError::invalid_argument(format!("{kind} needs StartTimestamp")))
     };
     let missing =
@@ -201,7 +170,7 @@ async fn start_after(
 }
 
 pub(crate) async fn get_media(app: Arc<App>, body: &[u8]) -> Result<Response, ApiError> {
-    let input: GetMediaInput = parse(body)?;
+    let input: GetMediaInput = rest_json_body(body)?;
     let stream = load_stream(&app, input.stream_name, input.stream_arn).await?;
     let mut cursor = start_after(&app, &stream, input.start_selector).await?;
     let (tx, rx) = mpsc::channel::<Bytes>(4);
@@ -247,7 +216,7 @@ pub(crate) async fn get_media_for_fragment_list(
     app: Arc<App>,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let input: FragmentListInput = parse(body)?;
+    let input: FragmentListInput = rest_json_body(body)?;
     if input.fragments.is_empty() || input.fragments.len() > 1000 {
         return Err(ApiError::invalid_argument(
             "Fragments must list 1 to 1000 fragment numbers",

@@ -3,9 +3,15 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::get::load_stream;
+use super::request::{load_stream, timestamp_column};
 use crate::App;
 use crate::error::ApiError;
+use crate::protocol::{
+    PageSize, epoch_ms, epoch_seconds, parse_position_token, position_token, rest_json_body,
+};
+
+/// A NextToken is this prefix and the index of the page's first sample.
+const PAGE_TOKEN: &str = "kvslocalimg";
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -28,10 +34,8 @@ struct GetImagesInput {
 
 /// `POST /getImages`.
 pub(crate) async fn get_images(app: &App, body: &[u8]) -> Result<Value, ApiError> {
-    let input: GetImagesInput = serde_json::from_slice(if body.is_empty() { b"{}" } else { body })
-        .map_err(|e| ApiError::invalid_argument(format!("malformed request body: {e}")))?;
-    let column =
-        super::timestamp_column("ImageSelectorType", input.image_selector_type.as_deref())?;
+    let input: GetImagesInput = rest_json_body(body)?;
+    let column = timestamp_column("ImageSelectorType", input.image_selector_type.as_deref())?;
     let (Some(start), Some(end)) = (
         input.start_timestamp.filter(|t| t.is_finite()),
         input.end_timestamp.filter(|t| t.is_finite()),
@@ -86,22 +90,11 @@ pub(crate) async fn get_images(app: &App, body: &[u8]) -> Result<Value, ApiError
             ));
         }
     };
-    let max = match input.max_results {
-        None => 25,
-        Some(n) if (1..=100).contains(&n) => n as usize,
-        Some(n) => {
-            return Err(ApiError::invalid_argument(format!(
-                "MaxResults {n} must be 1 to 100"
-            )));
-        }
-    };
-    let skip = match input.next_token.as_deref() {
-        None => 0,
-        Some(t) => t
-            .strip_prefix("kvslocalimg")
-            .and_then(|n| n.parse::<usize>().ok())
-            .ok_or_else(|| ApiError::invalid_argument(format!("NextToken {t:?} is not valid")))?,
-    };
+    let max = PageSize::max_results(100)
+        .or(25)
+        .archived_media()
+        .of(input.max_results)?;
+    let skip: usize = parse_position_token(PAGE_TOKEN, input.next_token.as_deref())?;
     let stream = load_stream(app, input.stream_name, input.stream_arn).await?;
     if stream.retention_hours == 0 {
         return Err(ApiError::new(
@@ -110,8 +103,7 @@ pub(crate) async fn get_images(app: &App, body: &[u8]) -> Result<Value, ApiError
             format!("stream {} keeps no media (retention 0)", stream.name),
         ));
     }
-    let start_ms = (start * 1000.0).round() as i64;
-    let end_ms = (end * 1000.0).round() as i64;
+    let (start_ms, end_ms) = (epoch_ms(start), epoch_ms(end));
     let all: Vec<i64> = (0..)
         .map(|i| start_ms + i * interval)
         .take_while(|t| *t <= end_ms)
@@ -128,7 +120,7 @@ pub(crate) async fn get_images(app: &App, body: &[u8]) -> Result<Value, ApiError
             .into_iter()
             .next();
         let Some(f) = fragment else {
-            images.push(json!({ "TimeStamp": t as f64 / 1000.0, "Error": "NO_MEDIA" }));
+            images.push(json!({ "TimeStamp": epoch_seconds(t), "Error": "NO_MEDIA" }));
             i += 1;
             continue;
         };
@@ -148,21 +140,22 @@ pub(crate) async fn get_images(app: &App, body: &[u8]) -> Result<Value, ApiError
             images.push(match picture {
                 Some(bytes) => {
                     use base64::Engine as _;
-                    json!({ "TimeStamp": *t as f64 / 1000.0, "ImageContent": base64::engine::general_purpose::STANDARD.encode(bytes) })
+                    json!({ "TimeStamp": epoch_seconds(*t), "ImageContent": base64::engine::general_purpose::STANDARD.encode(bytes) })
                 }
-                None => json!({ "TimeStamp": *t as f64 / 1000.0, "Error": "MEDIA_ERROR" }),
+                None => json!({ "TimeStamp": epoch_seconds(*t), "Error": "MEDIA_ERROR" }),
             });
         }
         i += samples.len();
     }
     let mut out = json!({ "Images": images });
     if skip + max < all.len() {
-        out["NextToken"] = json!(format!("kvslocalimg{}", skip + max));
+        out["NextToken"] = json!(position_token(PAGE_TOKEN, skip + max));
     }
     Ok(out)
 }
 
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "images"), allow(dead_code))]
 enum Format {
     Jpeg(u8),
     Png,
@@ -179,7 +172,7 @@ async fn decode(
     format: Format,
     size: Option<(u32, u32)>,
 ) -> Vec<Option<Vec<u8>>> {
-    let media = super::hls::fragment_media(app, f).await;
+    let media = super::fragment_media(app, f).await;
     let Ok((tracks, frames)) = media else {
         return vec![None; samples.len()];
     };

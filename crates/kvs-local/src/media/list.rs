@@ -3,23 +3,16 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::get::load_stream;
+use super::request::{FragmentSelector, load_stream, timestamp_column};
 use crate::App;
 use crate::error::ApiError;
+use crate::protocol::{
+    PageSize, epoch_ms_ceil, epoch_ms_floor, epoch_seconds, parse_position_token, position_token,
+    rest_json_body,
+};
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct TimestampRange {
-    start_timestamp: Option<f64>,
-    end_timestamp: Option<f64>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct FragmentSelector {
-    fragment_selector_type: Option<String>,
-    timestamp_range: Option<TimestampRange>,
-}
+/// A NextToken is this prefix and the sequence number of the page's last fragment.
+const PAGE_TOKEN: &str = "kvslocalfrag";
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -32,58 +25,29 @@ struct ListFragmentsInput {
     fragment_selector: Option<FragmentSelector>,
 }
 
-fn seconds(v: f64) -> Option<f64> {
-    Some(v).filter(|v| v.is_finite())
-}
-
 pub(crate) async fn list_fragments(app: &App, body: &[u8]) -> Result<Value, ApiError> {
-    let input: ListFragmentsInput =
-        serde_json::from_slice(if body.is_empty() { b"{}" } else { body })
-            .map_err(|e| ApiError::invalid_argument(format!("malformed request body: {e}")))?;
-    let limit = match input.max_results {
-        None => 1000,
-        Some(n) if (1..=1000).contains(&n) => n as usize,
-        Some(n) => {
-            return Err(ApiError::invalid_argument(format!(
-                "MaxResults {n} must be 1 to 1000"
-            )));
-        }
-    };
-    let after = match input.next_token.as_deref() {
-        None => 0,
-        Some(t) => t
-            .strip_prefix("kvslocalfrag")
-            .and_then(|s| s.parse::<u64>().ok())
-            .ok_or_else(|| ApiError::invalid_argument(format!("NextToken {t:?} is not valid")))?,
-    };
+    let input: ListFragmentsInput = rest_json_body(body)?;
+    let limit = PageSize::max_results(1000)
+        .archived_media()
+        .of(input.max_results)?;
+    let after: u64 = parse_position_token(PAGE_TOKEN, input.next_token.as_deref())?;
     let (column, start_ms, end_ms) = match input.fragment_selector {
         None => ("server_ts_ms", i64::MIN, i64::MAX),
         Some(sel) => {
-            let column = super::timestamp_column(
+            let column = timestamp_column(
                 "FragmentSelectorType",
                 sel.fragment_selector_type.as_deref(),
             )?;
             let range = sel.timestamp_range.ok_or_else(|| {
                 ApiError::invalid_argument("FragmentSelector needs TimestampRange")
             })?;
-            let (Some(start), Some(end)) = (
-                range.start_timestamp.and_then(seconds),
-                range.end_timestamp.and_then(seconds),
-            ) else {
-                return Err(ApiError::invalid_argument(
-                    "TimestampRange needs StartTimestamp and EndTimestamp",
-                ));
-            };
+            let (start, end) = range.both()?;
             if start > end {
                 return Err(ApiError::invalid_argument(
                     "TimestampRange StartTimestamp is after EndTimestamp",
                 ));
             }
-            (
-                column,
-                (start * 1000.0).floor() as i64,
-                (end * 1000.0).ceil() as i64,
-            )
+            (column, epoch_ms_floor(start), epoch_ms_ceil(end))
         }
     };
     let stream = load_stream(app, input.stream_name, input.stream_arn).await?;
@@ -99,15 +63,15 @@ pub(crate) async fn list_fragments(app: &App, body: &[u8]) -> Result<Value, ApiE
             json!({
                 "FragmentNumber": f.number(),
                 "FragmentSizeInBytes": f.size,
-                "ProducerTimestamp": f.producer_ts_ms as f64 / 1000.0,
-                "ServerTimestamp": f.server_ts_ms as f64 / 1000.0,
+                "ProducerTimestamp": epoch_seconds(f.producer_ts_ms),
+                "ServerTimestamp": epoch_seconds(f.server_ts_ms),
                 "FragmentLengthInMilliseconds": f.duration_ms,
             })
         })
         .collect();
     let mut out = json!({ "Fragments": fragments });
     if more && let Some(last) = rows.last() {
-        out["NextToken"] = json!(format!("kvslocalfrag{}", last.seq));
+        out["NextToken"] = json!(position_token(PAGE_TOKEN, last.seq));
     }
     Ok(out)
 }

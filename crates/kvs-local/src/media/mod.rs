@@ -8,11 +8,13 @@
 //! A fragment is acknowledged PERSISTED only after both are durable.
 
 pub(crate) mod clip;
+mod frames;
 pub(crate) mod get;
-pub(crate) mod hls;
 pub(crate) mod images;
 pub(crate) mod list;
+pub(crate) mod playback;
 pub(crate) mod put;
+mod request;
 pub(crate) mod retention;
 mod store;
 
@@ -24,6 +26,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use crate::clock::now_ms;
+pub(crate) use frames::fragment_media;
 pub(crate) use store::{MediaStore, StoredFragment};
 
 /// Fragment numbers are this prefix and a zero-padded server-wide sequence number, so they are
@@ -189,22 +192,6 @@ impl Live {
     }
 }
 
-/// The index column a `FragmentSelectorType` / `ImageSelectorType` (`field` names it in the
-/// error) selects on.
-pub(crate) fn timestamp_column(
-    field: &str,
-    value: Option<&str>,
-) -> Result<&'static str, crate::error::ApiError> {
-    match value {
-        Some("PRODUCER_TIMESTAMP") => Ok("producer_ts_ms"),
-        Some("SERVER_TIMESTAMP") => Ok("server_ts_ms"),
-        other => Err(crate::error::ApiError::invalid_argument(format!(
-            "{field} {other:?} must be PRODUCER_TIMESTAMP or SERVER_TIMESTAMP"
-        ))),
-    }
-}
-
-/// Epoch milliseconds now.
 /// Epoch seconds with millisecond precision, as KVS writes timestamps in tags.
 pub(crate) fn seconds_text(ms: i64) -> String {
     format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))

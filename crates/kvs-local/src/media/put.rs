@@ -21,6 +21,7 @@ use super::{EndReason, ProducerClaim, fragment_number, now_ms};
 use crate::App;
 use crate::db::{self, StreamRecord};
 use crate::error::ApiError;
+use crate::protocol::epoch_ms;
 
 /// KVS limits on one fragment.
 const MAX_FRAGMENT_BYTES: usize = 50 * 1024 * 1024;
@@ -96,7 +97,7 @@ async fn read_request(app: &App, parts: &Parts) -> Result<Request, ApiError> {
             .parse::<f64>()
             .ok()
             .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| (s * 1000.0).round() as i64)
+            .map(epoch_ms)
             .ok_or_else(|| {
                 ApiError::invalid_argument(format!(
                     "x-amzn-producer-start-timestamp {v:?} is not epoch seconds"

@@ -10,9 +10,10 @@ use super::model::{
     ListFacesInput, PageInput, SearchFacesByImageInput,
 };
 use super::store::{self, CollectionRow, FaceRow};
-use super::{FACE_MODEL_VERSION, invalid_parameter, not_found, now_ms, page_size, uuid};
+use super::{FACE_MODEL_VERSION, invalid_parameter, max_results, not_found, now_ms, uuid};
 use crate::App;
 use crate::error::ApiError;
+use crate::protocol::epoch_seconds;
 
 /// The default similarity a match must reach (Rekognition's default).
 pub(crate) const DEFAULT_THRESHOLD: f32 = 80.0;
@@ -110,12 +111,12 @@ pub(super) async fn describe_collection(
         "UserCount": 0,
         "FaceModelVersion": FACE_MODEL_VERSION,
         "CollectionARN": c.arn,
-        "CreationTimestamp": c.creation_time_ms as f64 / 1000.0,
+        "CreationTimestamp": epoch_seconds(c.creation_time_ms),
     }))
 }
 
 pub(super) async fn list_collections(app: &App, input: PageInput) -> Result<Value, ApiError> {
-    let limit = page_size(input.max_results, 1000)?;
+    let limit = max_results(1000).of(input.max_results)?;
     let after = input.next_token.unwrap_or_default();
     let mut ids = app
         .db
@@ -220,7 +221,7 @@ pub(super) async fn index_faces(app: &App, input: IndexFacesInput) -> Result<Val
 
 pub(super) async fn list_faces(app: &App, input: ListFacesInput) -> Result<Value, ApiError> {
     let id = collection_id(input.collection_id)?;
-    let limit = page_size(input.max_results, 4096)?;
+    let limit = max_results(4096).of(input.max_results)?;
     load(app, &id).await?;
     let after = input.next_token.unwrap_or_default();
     let mut rows = app

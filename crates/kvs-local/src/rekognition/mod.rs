@@ -9,6 +9,7 @@ pub(crate) mod engine;
 mod model;
 pub(crate) mod processors;
 mod runner;
+mod status;
 mod store;
 
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use crate::App;
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::ids::uuid_v4 as uuid;
-use crate::kinesis::{parse, reply};
+use crate::protocol::{PageSize, aws_json_body, aws_json_reply};
 
 /// The `X-Amz-Target` prefix of this service.
 pub(crate) const TARGET_PREFIX: &str = "RekognitionService";
@@ -58,21 +59,23 @@ pub(crate) fn operation(name: &str) -> Option<&'static str> {
 /// Runs one operation on a verified request body.
 pub(crate) async fn handle(app: &Arc<App>, op: &str, body: &[u8]) -> Result<Response, ApiError> {
     let out = match op {
-        "CreateCollection" => collections::create_collection(app, parse(body)?).await?,
-        "DescribeCollection" => collections::describe_collection(app, parse(body)?).await?,
-        "ListCollections" => collections::list_collections(app, parse(body)?).await?,
-        "DeleteCollection" => collections::delete_collection(app, parse(body)?).await?,
-        "IndexFaces" => collections::index_faces(app, parse(body)?).await?,
-        "ListFaces" => collections::list_faces(app, parse(body)?).await?,
-        "DeleteFaces" => collections::delete_faces(app, parse(body)?).await?,
-        "SearchFacesByImage" => collections::search_faces_by_image(app, parse(body)?).await?,
-        "DetectFaces" => collections::detect_faces(app, parse(body)?).await?,
-        "CreateStreamProcessor" => processors::create(app, parse(body)?).await?,
-        "DescribeStreamProcessor" => processors::describe(app, parse(body)?).await?,
-        "ListStreamProcessors" => processors::list(app, parse(body)?).await?,
-        "StartStreamProcessor" => processors::start(app, parse(body)?).await?,
-        "StopStreamProcessor" => processors::stop(app, parse(body)?).await?,
-        "DeleteStreamProcessor" => processors::delete(app, parse(body)?).await?,
+        "CreateCollection" => collections::create_collection(app, aws_json_body(body)?).await?,
+        "DescribeCollection" => collections::describe_collection(app, aws_json_body(body)?).await?,
+        "ListCollections" => collections::list_collections(app, aws_json_body(body)?).await?,
+        "DeleteCollection" => collections::delete_collection(app, aws_json_body(body)?).await?,
+        "IndexFaces" => collections::index_faces(app, aws_json_body(body)?).await?,
+        "ListFaces" => collections::list_faces(app, aws_json_body(body)?).await?,
+        "DeleteFaces" => collections::delete_faces(app, aws_json_body(body)?).await?,
+        "SearchFacesByImage" => {
+            collections::search_faces_by_image(app, aws_json_body(body)?).await?
+        }
+        "DetectFaces" => collections::detect_faces(app, aws_json_body(body)?).await?,
+        "CreateStreamProcessor" => processors::create(app, aws_json_body(body)?).await?,
+        "DescribeStreamProcessor" => processors::describe(app, aws_json_body(body)?).await?,
+        "ListStreamProcessors" => processors::list(app, aws_json_body(body)?).await?,
+        "StartStreamProcessor" => processors::start(app, aws_json_body(body)?).await?,
+        "StopStreamProcessor" => processors::stop(app, aws_json_body(body)?).await?,
+        "DeleteStreamProcessor" => processors::delete(app, aws_json_body(body)?).await?,
         other => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -81,7 +84,7 @@ pub(crate) async fn handle(app: &Arc<App>, op: &str, body: &[u8]) -> Result<Resp
             ));
         }
     };
-    Ok(reply(&out))
+    Ok(aws_json_reply(&out))
 }
 
 /// Restarts the processors that were running when the server stopped; they analyse the
@@ -108,12 +111,7 @@ fn not_found(message: impl Into<String>) -> ApiError {
     )
 }
 
-fn page_size(max: Option<i64>, cap: i64) -> Result<usize, ApiError> {
-    match max {
-        None => Ok(cap as usize),
-        Some(n) if (1..=cap).contains(&n) => Ok(n as usize),
-        Some(n) => Err(invalid_parameter(format!(
-            "MaxResults {n} must be between 1 and {cap}"
-        ))),
-    }
+/// Rekognition's lists: `MaxResults` up to `max`, an InvalidParameterException beyond.
+fn max_results(max: i64) -> PageSize {
+    PageSize::max_results(max).error(invalid_parameter)
 }

@@ -13,17 +13,12 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::model::{CreateProcessorInput, PageInput, ProcessorName, StartProcessorInput};
+use super::status;
 use super::store::{self, ProcessorRow};
-use super::{invalid_parameter, not_found, now_ms, page_size, runner};
+use super::{invalid_parameter, max_results, not_found, now_ms, runner};
 use crate::App;
 use crate::error::ApiError;
-
-/// Rekognition's processor states.
-pub(crate) mod status {
-    pub(crate) const STOPPED: &str = "STOPPED";
-    pub(crate) const RUNNING: &str = "RUNNING";
-    pub(crate) const FAILED: &str = "FAILED";
-}
+use crate::protocol::epoch_seconds;
 
 /// The runners of started processors, by name.
 #[derive(Default)]
@@ -159,8 +154,8 @@ pub(super) async fn describe(app: &App, input: ProcessorName) -> Result<Value, A
         "StreamProcessorArn": row.arn,
         "Status": row.status,
         "StatusMessage": row.status_message,
-        "CreationTimestamp": row.creation_time_ms as f64 / 1000.0,
-        "LastUpdateTimestamp": row.update_time_ms as f64 / 1000.0,
+        "CreationTimestamp": epoch_seconds(row.creation_time_ms),
+        "LastUpdateTimestamp": epoch_seconds(row.update_time_ms),
         "Input": def.input,
         "Output": def.output,
         "RoleArn": def.role_arn,
@@ -169,7 +164,7 @@ pub(super) async fn describe(app: &App, input: ProcessorName) -> Result<Value, A
 }
 
 pub(super) async fn list(app: &App, input: PageInput) -> Result<Value, ApiError> {
-    let limit = page_size(input.max_results, 10_000)?;
+    let limit = max_results(10_000).of(input.max_results)?;
     let after = input.next_token.unwrap_or_default();
     let mut rows = app
         .db
@@ -210,7 +205,7 @@ async fn launch(
     start: super::model::StartSelector,
 ) -> Result<(), ApiError> {
     let plan = runner::Plan::resolve(app, &definition(row)?, start).await?;
-    set_status(app, &row.name, status::RUNNING, "").await?;
+    status::set(app, &row.name, status::RUNNING, "").await?;
     let token = CancellationToken::new();
     app.processors.insert(&row.name, token.clone());
     tokio::spawn(runner::run(app.clone(), row.name.clone(), plan, token));
@@ -225,7 +220,7 @@ pub(super) async fn resume_all(app: &Arc<App>) -> Result<(), ApiError> {
         .await?;
     for row in rows.iter().filter(|r| r.status == status::RUNNING) {
         if let Err(e) = launch(app, row, Default::default()).await {
-            set_status(app, &row.name, status::FAILED, &e.to_string()).await?;
+            status::set(app, &row.name, status::FAILED, &e.to_string()).await?;
         }
     }
     Ok(())
@@ -245,7 +240,7 @@ pub(super) async fn stop(app: &App, input: ProcessorName) -> Result<Value, ApiEr
         ));
     }
     app.processors.stop(&name);
-    set_status(app, &name, status::STOPPED, "").await?;
+    status::set(app, &name, status::STOPPED, "").await?;
     Ok(json!({}))
 }
 
@@ -257,16 +252,4 @@ pub(super) async fn delete(app: &App, input: ProcessorName) -> Result<Value, Api
         .tx(move |tx| store::delete_processor(tx, &name))
         .await?;
     Ok(json!({}))
-}
-
-pub(crate) async fn set_status(
-    app: &App,
-    name: &str,
-    status: &'static str,
-    message: &str,
-) -> Result<(), ApiError> {
-    let (name, message) = (name.to_owned(), message.to_owned());
-    app.db
-        .tx(move |tx| store::set_status(tx, &name, status, &message, now_ms()))
-        .await
 }

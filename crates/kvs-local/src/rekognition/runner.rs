@@ -12,12 +12,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::collections::{DEFAULT_THRESHOLD, search};
 use super::model::{CreateProcessorInput, StartSelector};
-use super::processors::{self, status};
+use super::status;
 use super::store;
 use crate::App;
 use crate::db;
 use crate::error::ApiError;
 use crate::media::{StoredFragment, fragment_seq};
+use crate::protocol::epoch_seconds;
 
 /// How far apart analysed frames are within a fragment.
 const SAMPLE_EVERY_MS: u64 = 200;
@@ -124,7 +125,7 @@ pub(crate) async fn run(app: Arc<App>, name: String, plan: Plan, stop: Cancellat
     };
     if let Err(e) = result {
         tracing::warn!(processor = %name, error = %e, "stream processor failed");
-        let _ = processors::set_status(&app, &name, status::FAILED, &e.to_string()).await;
+        let _ = status::set(&app, &name, status::FAILED, &e.to_string()).await;
     }
 }
 
@@ -152,7 +153,7 @@ async fn tail(app: &App, name: &str, mut plan: Plan) -> Result<(), ApiError> {
 
 /// The output records of one fragment: one per analysed frame.
 async fn analyse(app: &App, plan: &Plan, f: &StoredFragment) -> Result<Vec<Value>, ApiError> {
-    let (tracks, frames) = crate::media::hls::fragment_media(app, f).await?;
+    let (tracks, frames) = crate::media::fragment_media(app, f).await?;
     let Some(video) = tracks.into_iter().find(|t| t.is_video()) else {
         return Ok(Vec::new());
     };
@@ -188,8 +189,8 @@ async fn analyse(app: &App, plan: &Plan, f: &StoredFragment) -> Result<Vec<Value
             "InputInformation": { "KinesisVideo": {
                 "StreamArn": plan.video_arn,
                 "FragmentNumber": f.number(),
-                "ServerTimestamp": f.server_ts_ms as f64 / 1000.0,
-                "ProducerTimestamp": f.producer_ts_ms as f64 / 1000.0,
+                "ServerTimestamp": epoch_seconds(f.server_ts_ms),
+                "ProducerTimestamp": epoch_seconds(f.producer_ts_ms),
                 "FrameOffsetInSeconds": offset_s,
             }},
             "StreamProcessorInformation": { "Status": status::RUNNING },

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::App;
 use crate::control::ChannelSelector;
 use crate::error::ApiError;
+use crate::protocol::rest_json_body;
 
 /// How long TURN credentials are valid (KVS hands out 300 s).
 const CREDENTIALS_TTL: Duration = Duration::from_secs(300);
@@ -22,8 +23,7 @@ struct Input {
 }
 
 pub(crate) async fn get_ice_server_config(app: &App, body: &[u8]) -> Result<Value, ApiError> {
-    let input: Input = serde_json::from_slice(if body.is_empty() { b"{}" } else { body })
-        .map_err(|e| ApiError::invalid_argument(format!("malformed request body: {e}")))?;
+    let input: Input = rest_json_body(body)?;
     let arn = input
         .channel_arn
         .ok_or_else(|| ApiError::invalid_argument("ChannelARN is required"))?;
