@@ -202,7 +202,10 @@ mod tests {
             let name = name.to_string_lossy();
             if name.ends_with(".md") {
                 let line = format!("include_str!(\"../docs/{name}\")");
-                assert!(this.contains(&line), "docs/{name} is missing from `mod docs`");
+                assert!(
+                    this.contains(&line),
+                    "docs/{name} is missing from `mod docs`"
+                );
             }
         }
     }

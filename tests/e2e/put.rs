@@ -1,27 +1,6 @@
-use std::path::Path;
-
 use kvs_e2e::{ServerProcess, json};
-use kvs_mkv::{Event, Frame, Parser, TrackInfo};
-
-fn read_mkv(path: &Path) -> (Vec<TrackInfo>, Vec<Frame>) {
-    let mut p = Parser::new();
-    p.feed(&std::fs::read(path).unwrap());
-    let mut events = Vec::new();
-    while let Some(e) = p.next_event().unwrap() {
-        events.push(e);
-    }
-    events.extend(p.finish().unwrap());
-    let mut tracks = Vec::new();
-    let mut frames = Vec::new();
-    for e in events {
-        match e {
-            Event::Tracks(t) => tracks = t,
-            Event::Frame(f) => frames.push(f),
-            _ => {}
-        }
-    }
-    (tracks, frames)
-}
+use kvs_mkv::Frame;
+use kvs_testkit::video::read_mkv;
 
 /// (track, ms from the first frame, key, payload) per track, in stream order.
 fn per_track(frames: &[Frame]) -> Vec<Vec<(u64, bool, Vec<u8>)>> {

@@ -4,15 +4,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use kvs_archive::{ArchiveClient, HlsOptions};
-use kvs_endpoint::{EndpointResolver, KvsConfig};
 use kvs_media::{Producer, ProducerConfig, ProducerEvent};
 use kvs_mkv::{Frame, TrackInfo};
-use kvs_types::StreamRef;
+use kvs_testkit::LocalKvs;
 
 fn main() {
     tokio::runtime::Builder::new_multi_thread()
@@ -23,41 +21,19 @@ fn main() {
 }
 
 async fn run() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = kvs_local::Server::start(kvs_local::Config::new(dir.path()))
-        .await
-        .unwrap();
-    let c = server.credentials().clone();
-    let config = KvsConfig::for_endpoint(
-        server.url(),
-        "us-east-1",
-        &c.access_key_id,
-        &c.secret_access_key,
-    )
-    .await;
-    config
-        .kinesis_video()
-        .create_stream()
-        .stream_name("live")
-        .data_retention_in_hours(1)
-        .send()
-        .await
-        .unwrap();
-    let stream = StreamRef::parse("live").unwrap();
-    let resolver = Arc::new(EndpointResolver::new(&config));
-    let producer = Producer::start(
-        &config,
-        resolver.clone(),
-        stream.clone(),
-        vec![TrackInfo::h264(
+    let local = LocalKvs::start().await;
+    let config = local.config();
+    let stream = local.create_stream("live").await;
+    let producer = Producer::builder(config, stream.clone())
+        .tracks(vec![TrackInfo::h264(
             1,
             640,
             480,
             vec![1, 0x42, 0, 0x1e, 0xff, 0xe1, 0, 0, 1, 0],
-        )],
-        ProducerConfig::default(),
-    )
-    .unwrap();
+        )])
+        .options(ProducerConfig::default())
+        .start()
+        .unwrap();
     let mut events = producer.events();
     let t0 = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -79,7 +55,7 @@ async fn run() {
             break;
         }
     }
-    let url = ArchiveClient::new(&config, resolver)
+    let url = ArchiveClient::new(config)
         .hls_url(&stream, &HlsOptions::default())
         .await
         .unwrap();
@@ -133,5 +109,4 @@ async fn run() {
         p(0.99),
         latencies.last().unwrap()
     );
-    server.shutdown().await;
 }

@@ -5,22 +5,13 @@
 use std::collections::BTreeMap;
 
 use kvs_control::{ChannelSpec, ControlPlane, Error, StreamSpec};
-use kvs_endpoint::KvsConfig;
-use kvs_local::{Config, Server};
+use kvs_testkit::LocalKvs;
 use kvs_types::{ChannelName, ChannelRef, DataRetention, StreamName, StreamRef, TagKey, TagValue};
 
-async fn local() -> (Server, ControlPlane, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(Config::new(dir.path())).await.unwrap();
-    let c = server.credentials().clone();
-    let config = KvsConfig::for_endpoint(
-        server.url(),
-        "us-east-1",
-        &c.access_key_id,
-        &c.secret_access_key,
-    )
-    .await;
-    (server, ControlPlane::new(&config), dir)
+async fn local() -> (LocalKvs, ControlPlane) {
+    let local = LocalKvs::start().await;
+    let cp = ControlPlane::new(local.config());
+    (local, cp)
 }
 
 fn name(s: &str) -> StreamName {
@@ -29,7 +20,7 @@ fn name(s: &str) -> StreamName {
 
 #[tokio::test]
 async fn ensure_stream_is_idempotent_and_retention_moves_both_ways() {
-    let (server, cp, _dir) = local().await;
+    let (local, cp) = local().await;
     let spec = StreamSpec::new(name("cam"))
         .retention(DataRetention::from_hours(24).unwrap())
         .media_type("video/h264")
@@ -40,7 +31,7 @@ async fn ensure_stream_is_idempotent_and_retention_moves_both_ways() {
     let first = cp.ensure_stream(&spec).await.unwrap();
     let second = cp.ensure_stream(&spec).await.unwrap();
     assert_eq!(first, second);
-    assert_eq!(server.calls("CreateStream"), 1);
+    assert_eq!(local.server().calls("CreateStream"), 1);
     assert_eq!(first.data_retention_in_hours, 24);
     assert_eq!(first.arn().unwrap().resource_name(), "cam");
 
@@ -77,7 +68,7 @@ async fn ensure_stream_is_idempotent_and_retention_moves_both_ways() {
 
 #[tokio::test]
 async fn typed_errors() {
-    let (_server, cp, _dir) = local().await;
+    let (_local, cp) = local().await;
     let spec = StreamSpec::new(name("dup"));
     cp.create_stream(&spec).await.unwrap();
     assert!(matches!(cp.create_stream(&spec).await, Err(Error::StreamExists(s)) if s == "dup"));
@@ -97,7 +88,7 @@ async fn typed_errors() {
 
 #[tokio::test]
 async fn channels_ensure_list_delete() {
-    let (_server, cp, _dir) = local().await;
+    let (_local, cp) = local().await;
     let spec = ChannelSpec::new(ChannelName::new("door").unwrap())
         .message_ttl_seconds(30)
         .unwrap()

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use kvs_endpoint::{EndpointResolver, KvsConfig};
+use kvs_endpoint::KvsConfig;
 use kvs_media::{Producer, ProducerConfig, ProducerEvent};
 use kvs_mkv::{Frame, TrackInfo};
 use kvs_types::StreamRef;
@@ -69,7 +69,6 @@ async fn run(streams: u64, seconds: u64) {
         &creds.secret_access_key,
     )
     .await;
-    let resolver = Arc::new(EndpointResolver::new(&config));
     for i in 0..streams {
         config
             .kinesis_video()
@@ -86,19 +85,16 @@ async fn run(streams: u64, seconds: u64) {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for i in 0..streams {
-        let producer = Producer::start(
-            &config,
-            resolver.clone(),
-            StreamRef::parse(&format!("load-{i}")).unwrap(),
-            vec![TrackInfo::h264(
+        let producer = Producer::builder(&config, StreamRef::parse(&format!("load-{i}")).unwrap())
+            .tracks(vec![TrackInfo::h264(
                 1,
                 640,
                 480,
                 vec![1, 0x42, 0, 0x1e, 0xff, 0xe1, 0, 0, 1, 0],
-            )],
-            ProducerConfig::default(),
-        )
-        .unwrap();
+            )])
+            .options(ProducerConfig::default())
+            .start()
+            .unwrap();
         let mut events = producer.events();
         let lat = latencies.clone();
         tokio::spawn(async move {

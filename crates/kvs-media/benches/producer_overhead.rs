@@ -6,13 +6,12 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use kvs_endpoint::{EndpointResolver, KvsConfig};
 use kvs_media::{Producer, ProducerConfig};
 use kvs_mkv::{Frame, TrackInfo};
+use kvs_testkit::local::config_at;
 use kvs_types::StreamRef;
 
 fn env(name: &str, default: u64) -> u64 {
@@ -77,9 +76,7 @@ fn main() {
         .build()
         .unwrap();
     let (cpu, rss, persisted) = runtime.block_on(async {
-        let config =
-            KvsConfig::for_endpoint(&url, "us-east-1", "AKIDKVSLOCAL", "kvs-local-secret").await;
-        let resolver = Arc::new(EndpointResolver::new(&config));
+        let config = config_at(&url).await;
         for i in 0..streams {
             config
                 .kinesis_video()
@@ -95,19 +92,16 @@ fn main() {
         let cpu0 = cpu_seconds();
         let mut tasks = Vec::new();
         for i in 0..streams {
-            let producer = Producer::start(
-                &config,
-                resolver.clone(),
-                StreamRef::parse(&format!("o-{i}")).unwrap(),
-                vec![TrackInfo::h264(
+            let producer = Producer::builder(&config, StreamRef::parse(&format!("o-{i}")).unwrap())
+                .tracks(vec![TrackInfo::h264(
                     1,
                     1280,
                     720,
                     vec![1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 0, 1, 0],
-                )],
-                ProducerConfig::default(),
-            )
-            .unwrap();
+                )])
+                .options(ProducerConfig::default())
+                .start()
+                .unwrap();
             let payload = payload.clone();
             tasks.push(tokio::spawn(async move {
                 let t0 = SystemTime::now()

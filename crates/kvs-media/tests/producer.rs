@@ -2,18 +2,18 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kvs_endpoint::{EndpointResolver, KvsConfig};
-use kvs_local::{Config, Server};
+use kvs_endpoint::KvsConfig;
 use kvs_media::{
     MediaClient, MediaFragment, OverflowPolicy, Producer, ProducerConfig, ProducerEvent,
     StartSelector, Storage,
 };
 use kvs_mkv::{Frame, TrackInfo};
+use kvs_testkit::LocalKvs;
+use kvs_testkit::local::config_at;
+use kvs_testkit::net::free_addr;
 use kvs_types::StreamRef;
 
 fn tracks() -> Vec<TrackInfo> {
@@ -52,38 +52,18 @@ fn frames(base_ms: u64, from: u64, to: u64) -> Vec<Frame> {
 }
 
 fn test_config(storage: Storage) -> ProducerConfig {
-    ProducerConfig {
-        storage,
-        min_backoff: Duration::from_millis(50),
-        max_backoff: Duration::from_millis(300),
-        connection_staleness: Duration::from_secs(10),
-        ..ProducerConfig::default()
+    {
+        let mut c = ProducerConfig::default();
+        c.storage = storage;
+        c.min_backoff = Duration::from_millis(50);
+        c.max_backoff = Duration::from_millis(300);
+        c.connection_staleness = Duration::from_secs(10);
+        c
     }
 }
 
-fn free_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
-async fn start_server(dir: &std::path::Path, addr: SocketAddr) -> Server {
-    let mut c = Config::new(dir);
-    c.addr = addr;
-    Server::start(c).await.unwrap()
-}
-
-async fn client_config(server_url: &str) -> KvsConfig {
-    KvsConfig::for_endpoint(
-        server_url,
-        "us-east-1",
-        kvs_local::Credentials::DEFAULT_ACCESS_KEY_ID,
-        kvs_local::Credentials::DEFAULT_SECRET_ACCESS_KEY,
-    )
-    .await
-}
-
 async fn read_all(config: &KvsConfig, stream: &StreamRef) -> Vec<MediaFragment> {
-    let media = MediaClient::new(config, Arc::new(EndpointResolver::new(config)));
+    let media = MediaClient::new(config);
     let mut reader = media
         .get_media(stream, &StartSelector::Earliest)
         .await
@@ -120,29 +100,23 @@ fn assert_frames(got: &[Frame], want: &[Frame], what: &str) {
     assert!(got == want, "{what}: payload bytes differ");
 }
 
+/// A fresh kvs-local with stream `cam`, and a producer of [`tracks`] for it, buffering in
+/// memory.
+async fn cam() -> (LocalKvs, StreamRef, Producer) {
+    let local = LocalKvs::start().await;
+    let stream = local.create_stream("cam").await;
+    let producer = Producer::builder(local.config(), stream.clone())
+        .tracks(tracks())
+        .options(test_config(Storage::default()))
+        .start()
+        .unwrap();
+    (local, stream, producer)
+}
+
 #[tokio::test]
 async fn produced_frames_come_back_identical() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_server(dir.path(), free_addr()).await;
-    let config = client_config(server.url()).await;
-    config
-        .kinesis_video()
-        .create_stream()
-        .stream_name("cam")
-        .data_retention_in_hours(1)
-        .send()
-        .await
-        .unwrap();
-    let stream = StreamRef::parse("cam").unwrap();
-    let resolver = Arc::new(EndpointResolver::new(&config));
-    let producer = Producer::start(
-        &config,
-        resolver.clone(),
-        stream.clone(),
-        tracks(),
-        test_config(Storage::default()),
-    )
-    .unwrap();
+    let (local, stream, producer) = cam().await;
+    let config = local.config();
     let mut events = producer.events();
     let sent = frames(now_ms() - 30_000, 0, 40);
     for f in &sent {
@@ -162,7 +136,7 @@ async fn produced_frames_come_back_identical() {
     }
     assert_eq!(persisted, 4);
 
-    let got = read_all(&config, &stream).await;
+    let got = read_all(config, &stream).await;
     assert_eq!(got.len(), 4);
     assert_frames(&all_frames(&got), &sent, "frames come back");
     assert!(
@@ -170,7 +144,7 @@ async fn produced_frames_come_back_identical() {
             .all(|f| f.number.is_some() && f.continuation_token.is_some())
     );
 
-    let media = MediaClient::new(&config, resolver);
+    let media = MediaClient::new(config);
     let listed = media.list_fragments(&stream, None).await.unwrap();
     assert_eq!(listed.len(), 4);
     assert_eq!(Some(&listed[1].number), got[1].number.as_ref());
@@ -186,28 +160,8 @@ async fn produced_frames_come_back_identical() {
 
 #[tokio::test]
 async fn an_outage_loses_nothing_and_duplicates_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let addr = free_addr();
-    let server = start_server(dir.path(), addr).await;
-    let config = client_config(server.url()).await;
-    config
-        .kinesis_video()
-        .create_stream()
-        .stream_name("cam")
-        .data_retention_in_hours(1)
-        .send()
-        .await
-        .unwrap();
-    let stream = StreamRef::parse("cam").unwrap();
-    let resolver = Arc::new(EndpointResolver::new(&config));
-    let producer = Producer::start(
-        &config,
-        resolver,
-        stream.clone(),
-        tracks(),
-        test_config(Storage::default()),
-    )
-    .unwrap();
+    let (mut local, stream, producer) = cam().await;
+    let config = local.config().clone();
     let base = now_ms() - 60_000;
     let sent = frames(base, 0, 60);
     for f in &sent[..40] {
@@ -221,18 +175,17 @@ async fn an_outage_loses_nothing_and_duplicates_nothing() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(producer.stats().persisted >= 1);
-    server.shutdown().await;
+    local.stop().await;
     for f in &sent[40..] {
         producer.push(f.clone()).await.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(producer.stats().reconnects >= 1);
-    let server = start_server(dir.path(), addr).await;
+    local.restart().await;
     let stats = producer.finish(Duration::from_secs(30)).await.unwrap();
     assert_eq!(stats.buffered_fragments, 0);
     let got = read_all(&config, &stream).await;
     assert_frames(&all_frames(&got), &sent, "every frame exactly once");
-    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -245,55 +198,39 @@ async fn a_disk_store_resumes_after_the_producer_restarts() {
     let stream = StreamRef::parse("cam").unwrap();
     {
         // no server: nothing can be acknowledged
-        let url = format!("http://{addr}");
-        let config = client_config(&url).await;
-        let resolver = Arc::new(EndpointResolver::new(&config));
+        let config = config_at(&format!("http://{addr}")).await;
         let storage = Storage::Disk {
             dir: store_dir.clone(),
             max_bytes: 64 << 20,
         };
-        let producer = Producer::start(
-            &config,
-            resolver,
-            stream.clone(),
-            tracks(),
-            test_config(storage),
-        )
-        .unwrap();
+        let producer = Producer::builder(&config, stream.clone())
+            .tracks(tracks())
+            .options(test_config(storage))
+            .start()
+            .unwrap();
         for f in &sent[..40] {
             producer.push(f.clone()).await.unwrap();
         }
         // the producer "dies" here: its second fragment (frames 10-19) is still open and is
         // lost with it; the first is complete and waits on disk
     }
-    let server = start_server(&dir.path().join("server"), addr).await;
-    let config = client_config(server.url()).await;
-    config
-        .kinesis_video()
-        .create_stream()
-        .stream_name("cam")
-        .data_retention_in_hours(1)
-        .send()
-        .await
-        .unwrap();
-    let resolver = Arc::new(EndpointResolver::new(&config));
+    let local = LocalKvs::builder().addr(addr).start().await;
+    let config = local.config();
+    local.create_stream("cam").await;
     let storage = Storage::Disk {
         dir: store_dir.clone(),
         max_bytes: 64 << 20,
     };
-    let producer = Producer::start(
-        &config,
-        resolver,
-        stream.clone(),
-        tracks(),
-        test_config(storage),
-    )
-    .unwrap();
+    let producer = Producer::builder(config, stream.clone())
+        .tracks(tracks())
+        .options(test_config(storage))
+        .start()
+        .unwrap();
     for f in &sent[40..] {
         producer.push(f.clone()).await.unwrap();
     }
     producer.finish(Duration::from_secs(30)).await.unwrap();
-    let got = read_all(&config, &stream).await;
+    let got = read_all(config, &stream).await;
     let mut expected = sent[..20].to_vec();
     expected.extend_from_slice(&sent[40..]);
     assert_frames(
@@ -317,27 +254,8 @@ async fn a_disk_store_resumes_after_the_producer_restarts() {
 
 #[tokio::test]
 async fn backward_timestamps_are_repaired_and_full_stores_drop_oldest() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_server(dir.path(), free_addr()).await;
-    let config = client_config(server.url()).await;
-    config
-        .kinesis_video()
-        .create_stream()
-        .stream_name("cam")
-        .data_retention_in_hours(1)
-        .send()
-        .await
-        .unwrap();
-    let stream = StreamRef::parse("cam").unwrap();
-    let resolver = Arc::new(EndpointResolver::new(&config));
-    let producer = Producer::start(
-        &config,
-        resolver,
-        stream.clone(),
-        tracks(),
-        test_config(Storage::default()),
-    )
-    .unwrap();
+    let (local, stream, producer) = cam().await;
+    let config = local.config();
     let mut events = producer.events();
     let base = now_ms() - 60_000;
     // a camera that restarts its clock 2 s in
@@ -354,7 +272,7 @@ async fn backward_timestamps_are_repaired_and_full_stores_drop_oldest() {
         repaired |= matches!(e, ProducerEvent::TimestampsRepaired { .. });
     }
     assert!(repaired);
-    let got = all_frames(&read_all(&config, &stream).await);
+    let got = all_frames(&read_all(config, &stream).await);
     let video: Vec<u64> = got
         .iter()
         .filter(|f| f.track == 1)
@@ -366,12 +284,14 @@ async fn backward_timestamps_are_repaired_and_full_stores_drop_oldest() {
     );
 
     // no server and a tiny store: whole fragments are dropped, oldest first
-    let url = format!("http://{}", free_addr());
-    let offline = client_config(&url).await;
-    let resolver = Arc::new(EndpointResolver::new(&offline));
+    let offline = config_at(&format!("http://{}", free_addr())).await;
     let mut cfg = test_config(Storage::Memory { max_bytes: 20_000 });
     cfg.overflow = OverflowPolicy::DropOldest;
-    let producer = Producer::start(&offline, resolver, stream, tracks(), cfg).unwrap();
+    let producer = Producer::builder(&offline, stream)
+        .tracks(tracks())
+        .options(cfg)
+        .start()
+        .unwrap();
     for f in frames(base, 0, 60) {
         producer.push(f).await.unwrap();
     }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use kvs_endpoint::{EndpointResolver, KvsConfig};
+use kvs_endpoint::KvsConfig;
 use kvs_local::{Config, Server};
 use kvs_media::{AckEventType, Producer, ProducerConfig, ProducerEvent};
 use kvs_mkv::{Event, Frame, Parser, TrackInfo};
@@ -103,14 +103,11 @@ async fn produce(
     frames: &[Frame],
     real_time: bool,
 ) -> HashMap<String, SystemTime> {
-    let producer = Producer::start(
-        config,
-        Arc::new(EndpointResolver::new(config)),
-        StreamRef::parse(stream).unwrap(),
-        tracks,
-        ProducerConfig::default(),
-    )
-    .unwrap();
+    let producer = Producer::builder(config, StreamRef::parse(stream).unwrap())
+        .tracks(tracks)
+        .options(ProducerConfig::default())
+        .start()
+        .unwrap();
     let persisted = Arc::new(Mutex::new(HashMap::new()));
     let mut events = producer.events();
     let noted = Arc::clone(&persisted);

@@ -5,17 +5,16 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use kvs_archive::{ArchiveClient, StillFormat};
-use kvs_endpoint::{EndpointResolver, KvsConfig};
-use kvs_local::{Config, Server};
-use kvs_mkv::{Event, Frame, Parser, TrackInfo};
+use kvs_endpoint::KvsConfig;
+use kvs_mkv::{Frame, TrackInfo};
 use kvs_rekognition::{
     Error, FaceSearchPipeline, IndexStatus, ProcessorAction, ProcessorSpec, ProcessorStatus,
     RecordReader, Rekognition, StartPosition, Teardown, clip_around, frame_image,
 };
+use kvs_testkit::LocalKvs;
 use kvs_types::StreamRef;
 
 fn photos() -> PathBuf {
@@ -40,41 +39,20 @@ fn video_of(photo: &Path, dir: &Path) -> (Vec<TrackInfo>, Vec<Frame>) {
         photo.display(),
         path.display()
     ));
-    let mut p = Parser::new();
-    p.feed(&std::fs::read(&path).unwrap());
-    let mut events = Vec::new();
-    while let Some(e) = p.next_event().unwrap() {
-        events.push(e);
-    }
-    events.extend(p.finish().unwrap());
-    let (mut tracks, mut frames) = (Vec::new(), Vec::new());
-    for e in events {
-        match e {
-            Event::Tracks(t) => tracks = t,
-            Event::Frame(f) => frames.push(f),
-            _ => {}
-        }
-    }
-    (tracks, frames)
+    kvs_testkit::video::read_mkv(&path)
 }
 
 async fn upload(config: &KvsConfig, stream: &str, (tracks, frames): (Vec<TrackInfo>, Vec<Frame>)) {
-    let producer = kvs_media::Producer::start(
-        config,
-        Arc::new(EndpointResolver::new(config)),
-        StreamRef::parse(stream).unwrap(),
-        tracks,
-        kvs_media::ProducerConfig::default(),
-    )
-    .unwrap();
+    let producer = kvs_media::Producer::builder(config, StreamRef::parse(stream).unwrap())
+        .tracks(tracks)
+        .options(kvs_media::ProducerConfig::default())
+        .start()
+        .unwrap();
     let mut frames = frames.into_iter();
     kvs_media::upload(
         move || Ok::<_, std::io::Error>(frames.next()),
         &producer,
-        kvs_media::UploadOptions {
-            duration: None,
-            start: SystemTime::now() - Duration::from_secs(3),
-        },
+        kvs_media::UploadOptions::starting_at(SystemTime::now() - Duration::from_secs(3), None),
         std::future::pending(),
     )
     .await
@@ -85,21 +63,13 @@ async fn upload(config: &KvsConfig, stream: &str, (tracks, frames): (Vec<TrackIn
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipeline_comes_up_finds_the_face_and_goes_down() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+    let local = LocalKvs::start().await;
+    let config = local.config();
+    let d = local.scratch_dir();
     let faces = d.join("faces");
     std::fs::create_dir(&faces).unwrap();
     std::fs::copy(photos().join("obama.jpg"), faces.join("obama.jpg")).unwrap();
-    let server = Server::start(Config::new(d.join("data"))).await.unwrap();
-    let c = server.credentials().clone();
-    let config = KvsConfig::for_endpoint(
-        server.url(),
-        "us-east-1",
-        &c.access_key_id,
-        &c.secret_access_key,
-    )
-    .await;
-    let pipeline = FaceSearchPipeline::new(&config)
+    let pipeline = FaceSearchPipeline::new(config)
         .collection("faces")
         .index_folder(&faces)
         .video_stream("door")
@@ -125,10 +95,10 @@ async fn a_pipeline_comes_up_finds_the_face_and_goes_down() {
     );
 
     // A match read from the data stream leads to its frame and a clip around it.
-    let mut reader = RecordReader::open(&config, "kvs-ml", StartPosition::Latest)
+    let mut reader = RecordReader::open(config, "kvs-ml", StartPosition::Latest)
         .await
         .unwrap();
-    upload(&config, "door", video_of(&photos().join("obama2.jpg"), d)).await;
+    upload(config, "door", video_of(&photos().join("obama2.jpg"), d)).await;
     let (record, matches) = tokio::time::timeout(Duration::from_secs(30), reader.next_matches())
         .await
         .expect("a match within 30 s")
@@ -138,7 +108,7 @@ async fn a_pipeline_comes_up_finds_the_face_and_goes_down() {
     assert_eq!(m.who(), "obama");
     assert!(m.similarity >= 80.0, "{m:?}");
     assert_eq!(m.stream_arn, up.video_stream_arn);
-    let archive = ArchiveClient::new(&config, Arc::new(EndpointResolver::new(&config)));
+    let archive = ArchiveClient::new(config);
     let jpeg = frame_image(&archive, m, StillFormat::Jpeg(80))
         .await
         .unwrap();
@@ -158,7 +128,7 @@ async fn a_pipeline_comes_up_finds_the_face_and_goes_down() {
     assert_eq!(&std::fs::read(&clip).unwrap()[4..8], b"ftyp");
 
     // Typed errors name the resource.
-    let rek = Rekognition::new(&config);
+    let rek = Rekognition::new(config);
     let spec = ProcessorSpec::new(
         "door-faces",
         &up.video_stream_arn,
@@ -182,7 +152,7 @@ async fn a_pipeline_comes_up_finds_the_face_and_goes_down() {
         matches!(&junk, Err(Error::InvalidImage { external_image_id, .. }) if external_image_id == "junk"),
         "{junk:?}"
     );
-    let missing = ProcessorSpec::resolve(&config, "p2", "no-such-video", "kvs-ml", "faces").await;
+    let missing = ProcessorSpec::resolve(config, "p2", "no-such-video", "kvs-ml", "faces").await;
     assert!(
         matches!(missing, Err(Error::VideoStreamNotFound(_))),
         "{missing:?}"
@@ -204,7 +174,6 @@ async fn a_pipeline_comes_up_finds_the_face_and_goes_down() {
     assert!(down.collection_deleted && down.data_stream_deleted);
     let again = pipeline.down_with(all).await.unwrap();
     assert_eq!(again, Default::default(), "nothing left to remove");
-    server.shutdown().await;
 }
 
 #[tokio::test]

@@ -3,26 +3,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
 use std::time::Duration;
 
 use aws_sdk_kinesis::primitives::Blob;
 use kvs_endpoint::KvsConfig;
-use kvs_local::{Config, Server};
 use kvs_rekognition::{Checkpoint, DataStreams, Error, ReadRecord, RecordReader, StartPosition};
-
-async fn start(dir: &Path) -> (Server, KvsConfig) {
-    let server = Server::start(Config::new(dir)).await.unwrap();
-    let c = server.credentials().clone();
-    let config = KvsConfig::for_endpoint(
-        server.url(),
-        "us-east-1",
-        &c.access_key_id,
-        &c.secret_access_key,
-    )
-    .await;
-    (server, config)
-}
+use kvs_testkit::LocalKvs;
 
 /// A record as a processor writes it, for frame `n` of fragment `fragment`.
 fn record(fragment: u32, n: u32, who: Option<&str>) -> Vec<u8> {
@@ -70,8 +56,8 @@ async fn read(reader: &mut RecordReader, n: usize) -> Vec<Result<ReadRecord, Err
 
 #[tokio::test]
 async fn the_reader_reads_every_shard_skips_bad_records_and_resumes_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let (server, config) = start(dir.path()).await;
+    let mut local = LocalKvs::start().await;
+    let config = local.config().clone();
     let streams = DataStreams::new(&config);
     let (info, created) = streams
         .ensure("kvs-ml", 2, Duration::from_secs(10))
@@ -123,15 +109,17 @@ async fn the_reader_reads_every_shard_skips_bad_records_and_resumes_after_a_rest
             .is_err()
     );
     let checkpoint = reader.checkpoint().clone();
-    let file = dir.path().join("watch.checkpoint");
+    let file = local.scratch_dir().join("watch.checkpoint");
     checkpoint.save(&file).unwrap();
     assert_eq!(Checkpoint::load(&file).unwrap(), Some(checkpoint.clone()));
-    assert_eq!(Checkpoint::load(&dir.path().join("none")).unwrap(), None);
+    assert_eq!(
+        Checkpoint::load(&local.scratch_dir().join("none")).unwrap(),
+        None
+    );
     drop(reader);
-    server.shutdown().await;
 
     // Restart: the records are still there and a reader resumes after its checkpoint.
-    let (server, config) = start(dir.path()).await;
+    local.restart().await;
     let mut latest = RecordReader::open(&config, "kvs-ml", StartPosition::Latest)
         .await
         .unwrap()
@@ -173,7 +161,6 @@ async fn the_reader_reads_every_shard_skips_bad_records_and_resumes_after_a_rest
         .unwrap();
     drop(all);
     streams_gone(&config).await;
-    server.shutdown().await;
 }
 
 async fn streams_gone(config: &KvsConfig) {

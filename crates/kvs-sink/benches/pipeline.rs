@@ -65,13 +65,8 @@ fn main() {
         input.display()
     ));
     let input_mb = std::fs::metadata(&input).unwrap().len() as f64 / 1e6;
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let server = runtime
-        .block_on(kvs_local::Server::start(kvs_local::Config::new(
-            dir.path().join("data"),
-        )))
-        .unwrap();
-    let url = server.url().to_owned();
+    let local = kvs_testkit::LocalKvs::builder().start_blocking();
+    let url = local.url();
     let input = input.display();
     let floor = measure(
         &format!(
@@ -103,5 +98,5 @@ fn main() {
         sink.cpu_s / floor.cpu_s.max(1e-6),
         sink.max_rss_kb as f64 / floor.max_rss_kb.max(1) as f64
     );
-    drop(server);
+    drop(local);
 }

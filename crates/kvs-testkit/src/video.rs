@@ -62,7 +62,7 @@ pub fn h264_frames(start_ns: u64, count: u64, fps: u32, key_every: u32) -> Vec<F
 }
 
 /// The tracks (of the last header) and every frame, in file order, of the Matroska file at
-/// `path`, such as one [`make_mkv`](crate::make_mkv) wrote.
+/// `path`, such as one `make_mkv` (feature `gst`) wrote.
 ///
 /// # Panics
 /// When the file cannot be read or does not parse.

@@ -1,9 +1,13 @@
-//! The helpers themselves: synthetic video decodes, the kvs-local fixture starts, restarts and
-//! cleans up, the proxy rewrites endpoints and cuts bodies.
+//! The helpers themselves: synthetic video decodes and reads back from MKV, the kvs-local
+//! fixture starts, restarts and cleans up and makes configurations for other keys and servers,
+//! the proxy rewrites endpoints and cuts bodies.
 
 #![allow(clippy::unwrap_used)]
 
-use kvs_testkit::net::{CutAfter, CutProxy};
+use kvs_mkv::{MkvWriter, Packager, PackagerConfig, WriterConfig};
+use kvs_testkit::local::config_at;
+use kvs_testkit::net::{CutAfter, CutProxy, free_addr};
+use kvs_testkit::video::read_mkv;
 use kvs_testkit::{LocalKvs, SyntheticVideo, probe_video};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -38,6 +42,42 @@ fn synthetic_h264_decodes_frame_for_frame() {
         "",
         "ffmpeg decodes without complaint"
     );
+}
+
+#[test]
+fn read_mkv_gives_back_the_frames_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = SyntheticVideo::starting_at(1_700_000_000_000_000_000);
+    let frames = video.frames(0..25);
+    let writer = MkvWriter::new(WriterConfig::default(), vec![video.track_info()]).unwrap();
+    let mut packager = Packager::new(writer, PackagerConfig::default());
+    let mut mkv = packager.header();
+    for f in &frames {
+        packager.push(f, &mut mkv).unwrap();
+    }
+    let path = dir.path().join("synthetic.mkv");
+    std::fs::write(&path, &mkv).unwrap();
+    let (tracks, read) = read_mkv(&path);
+    assert_eq!(tracks, [video.track_info()]);
+    assert_eq!(read, frames);
+}
+
+#[tokio::test]
+async fn configs_for_other_keys_and_other_servers() {
+    let local = LocalKvs::start().await;
+    let wrong = local.config_with_secret("not-the-secret").await;
+    let err = wrong
+        .kinesis_video()
+        .list_streams()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.raw_response().unwrap().status().as_u16(), 403);
+    // kvs-local's defaults are the fixture's
+    let same = config_at(local.url()).await;
+    same.kinesis_video().list_streams().send().await.unwrap();
+    let nobody = config_at(&format!("http://{}", free_addr())).await;
+    assert!(nobody.kinesis_video().list_streams().send().await.is_err());
 }
 
 #[tokio::test]

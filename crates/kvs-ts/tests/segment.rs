@@ -2,29 +2,19 @@
 
 #![allow(clippy::unwrap_used)]
 
-use kvs_mkv::{Event, Frame, Parser, TrackInfo};
+use kvs_mkv::{Frame, TrackInfo};
 
 fn recording(dir: &std::path::Path) -> (Vec<TrackInfo>, Vec<Frame>) {
     let path = dir.join("in.mkv");
     kvs_testkit::make_mkv(&path, 3);
-    let mut p = Parser::new();
-    p.feed(&std::fs::read(&path).unwrap());
-    let mut events = Vec::new();
-    while let Some(e) = p.next_event().unwrap() {
-        events.push(e);
-    }
-    events.extend(p.finish().unwrap());
-    let (mut tracks, mut frames) = (Vec::new(), Vec::new());
-    for e in events {
-        match e {
-            Event::Tracks(t) => tracks = t,
-            Event::Frame(f) => frames.push(Frame {
-                timestamp_ns: f.timestamp_ns + 1_700_000_000_000_000_000,
-                ..f
-            }),
-            _ => {}
-        }
-    }
+    let (tracks, frames) = kvs_testkit::video::read_mkv(&path);
+    let frames = frames
+        .into_iter()
+        .map(|f| Frame {
+            timestamp_ns: f.timestamp_ns + 1_700_000_000_000_000_000,
+            ..f
+        })
+        .collect();
     (tracks, frames)
 }
 

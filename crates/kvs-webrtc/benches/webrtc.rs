@@ -23,13 +23,13 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kvs_control::{ChannelSpec, ControlPlane};
-use kvs_endpoint::{EndpointResolver, KvsConfig};
+use kvs_endpoint::KvsConfig;
 use kvs_gst::{Source, TestPattern};
 use kvs_local::{Config, Server};
+use kvs_testkit::local::config_at;
 use kvs_types::{ChannelName, ChannelRef};
 use kvs_webrtc::peer::{GstSource, IceConfig, Viewer, ViewerConfig, ViewerEvent, ViewerOutput};
 use kvs_webrtc::session::{MasterSession, SessionOptions, ViewerSession};
@@ -42,7 +42,6 @@ use tokio::sync::mpsc;
 
 const FPS: u32 = 30;
 const CHANNEL: &str = "bench";
-const REGION: &str = "us-east-1";
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -83,17 +82,12 @@ fn cpu_seconds(pid: &str) -> f64 {
     (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
 }
 
-async fn kvs_config(url: &str) -> KvsConfig {
-    let c = kvs_local::Credentials::local_defaults();
-    KvsConfig::for_endpoint(url, REGION, &c.access_key_id, &c.secret_access_key).await
-}
-
 /// Starts kvs-local on `ip` with the bench's channel.
 async fn start_kvs_local(dir: &std::path::Path, ip: IpAddr) -> (Server, KvsConfig) {
     let mut config = Config::new(dir);
     config.addr.set_ip(ip);
     let server = Server::start(config).await.unwrap();
-    let config = kvs_config(server.url()).await;
+    let config = config_at(server.url()).await;
     ControlPlane::new(&config)
         .ensure_channel(&ChannelSpec::new(ChannelName::new(CHANNEL).unwrap()))
         .await
@@ -132,7 +126,7 @@ async fn master() {
     let ip: IpAddr = var("KVS_BENCH_IP").parse().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (_server, config) = match std::env::var("KVS_BENCH_ENDPOINT") {
-        Ok(url) => (None, kvs_config(&url).await),
+        Ok(url) => (None, config_at(&url).await),
         Err(_) => {
             let (server, config) = start_kvs_local(dir.path(), ip).await;
             (Some(server), config)
@@ -223,18 +217,13 @@ async fn viewer_leaving_signaling(config: &KvsConfig, id: ClientId) -> (Viewer, 
         .await
         .unwrap();
     let arn = info.arn().unwrap();
-    let resolver = Arc::new(EndpointResolver::new(config));
     let role = Role::Viewer(id);
     let mut ice = ice_on(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    ice.servers.extend(
-        ice_servers(config, resolver.clone(), &arn, &role)
-            .await
-            .unwrap(),
-    );
-    let mut client =
-        SignalingClient::connect(config, resolver, arn, role, SignalingOptions::default())
-            .await
-            .unwrap();
+    ice.servers
+        .extend(ice_servers(config, &arn, &role).await.unwrap());
+    let mut client = SignalingClient::connect(config, arn, role, SignalingOptions::default())
+        .await
+        .unwrap();
     let (transport, mut outgoing) = mpsc::channel(256);
     let viewer_config = ViewerConfig {
         ice,
@@ -567,7 +556,7 @@ async fn loss() {
 /// The viewer of part 3: receives for `KVS_BENCH_LOSS_SECONDS` and prints `result ...`.
 async fn loss_viewer() {
     let ip: IpAddr = var("KVS_BENCH_IP").parse().unwrap();
-    let config = kvs_config(&var("KVS_BENCH_ENDPOINT")).await;
+    let config = config_at(&var("KVS_BENCH_ENDPOINT")).await;
     let seconds = env("KVS_BENCH_LOSS_SECONDS", 60);
     let started = Instant::now();
     let (session, mut output) = ViewerSession::start(

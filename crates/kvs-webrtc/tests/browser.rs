@@ -11,9 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use kvs_control::{ChannelSpec, ControlPlane};
-use kvs_endpoint::{EndpointResolver, KvsConfig};
 use kvs_gst::{Source, TestPattern};
-use kvs_local::{Config, Server};
+use kvs_testkit::LocalKvs;
 use kvs_types::{Arn, ChannelName};
 use kvs_webrtc::peer::{GstSource, IceConfig, Master, MasterConfig, MasterEvent};
 use kvs_webrtc::signaling::{ClientId, Role, SignalingClient, SignalingEvent, SignalingOptions};
@@ -93,22 +92,14 @@ async fn chromium_plays_it_through_the_kvs_local_turn_server_when_relay_only() {
 /// browser test printed (the page's log included).
 async fn play_in_chromium(extra_query: &str) -> String {
     let _alone = ONE_BROWSER.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(Config::new(dir.path())).await.unwrap();
-    let credentials = server.credentials().clone();
-    let kvs = KvsConfig::for_endpoint(
-        server.url(),
-        "us-east-1",
-        &credentials.access_key_id,
-        &credentials.secret_access_key,
-    )
-    .await;
-    let channel = ControlPlane::new(&kvs)
+    let local = LocalKvs::start().await;
+    let kvs = local.config();
+    let credentials = local.credentials();
+    let channel = ControlPlane::new(kvs)
         .ensure_channel(&ChannelSpec::new(ChannelName::new("browser-door").unwrap()))
         .await
         .unwrap();
     let arn = Arn::parse(&channel.channel_arn).unwrap();
-    let resolver = Arc::new(EndpointResolver::new(&kvs));
 
     // The master: a test pattern; host candidates on every interface and loopback. Chromium
     // gathers no loopback candidates: it reaches the master's non-loopback address, or
@@ -135,15 +126,10 @@ async fn play_in_chromium(extra_query: &str) -> String {
     let feeding = source.start(master.frame_sink());
 
     // Wired to the signaling channel as its master.
-    let mut client = SignalingClient::connect(
-        &kvs,
-        Arc::clone(&resolver),
-        arn.clone(),
-        Role::Master,
-        SignalingOptions::default(),
-    )
-    .await
-    .unwrap();
+    let mut client =
+        SignalingClient::connect(kvs, arn.clone(), Role::Master, SignalingOptions::default())
+            .await
+            .unwrap();
     let sender = client.sender();
     tokio::spawn(async move {
         while let Some(message) = outgoing.recv().await {
@@ -178,7 +164,7 @@ async fn play_in_chromium(extra_query: &str) -> String {
     let url = format!(
         "{}/viewer/?channel=browser-door&region=us-east-1&clientId=chromium-1\
          &accessKeyId={}&secretAccessKey={}&autoconnect=1{extra_query}",
-        server.url(),
+        local.url(),
         encode(&credentials.access_key_id),
         encode(&credentials.secret_access_key),
     );
@@ -198,7 +184,7 @@ async fn play_in_chromium(extra_query: &str) -> String {
     );
     master.close().await;
     assert!(feeding.await.unwrap().unwrap() > 0);
-    assert_eq!(server.calls("ConnectAsViewer"), 1);
-    assert_eq!(server.calls("GetIceServerConfig"), 1);
+    assert_eq!(local.server().calls("ConnectAsViewer"), 1);
+    assert_eq!(local.server().calls("GetIceServerConfig"), 1);
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

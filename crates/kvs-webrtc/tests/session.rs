@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kvs_control::{ChannelSpec, ControlPlane};
-use kvs_endpoint::{EndpointResolver, KvsConfig};
+use kvs_endpoint::KvsConfig;
 use kvs_gst::{Source, TestPattern};
-use kvs_local::{Config, Server};
+use kvs_testkit::LocalKvs;
 use kvs_types::{Arn, ChannelName, ChannelRef};
 use kvs_webrtc::peer::{
     GstSource, IceConfig, Viewer, ViewerConfig, ViewerEvent, ViewerOutput, record,
@@ -24,36 +24,30 @@ use tokio::time::timeout;
 /// Generous bound against hangs, never a performance assertion.
 const PATIENCE: Duration = Duration::from_secs(30);
 
+/// kvs-local with one signaling channel.
 struct Local {
-    server: Server,
-    config: KvsConfig,
+    kvs: LocalKvs,
     channel: ChannelRef,
     arn: Arn,
-    _dir: tempfile::TempDir,
+}
+
+impl Local {
+    fn config(&self) -> &KvsConfig {
+        self.kvs.config()
+    }
 }
 
 async fn local() -> Local {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(Config::new(dir.path())).await.unwrap();
-    let c = server.credentials().clone();
-    let config = KvsConfig::for_endpoint(
-        server.url(),
-        "us-east-1",
-        &c.access_key_id,
-        &c.secret_access_key,
-    )
-    .await;
+    let kvs = LocalKvs::start().await;
     let name = ChannelName::new("front-door").unwrap();
-    let info = ControlPlane::new(&config)
+    let info = ControlPlane::new(kvs.config())
         .ensure_channel(&ChannelSpec::new(name.clone()))
         .await
         .unwrap();
     Local {
-        server,
-        config,
+        kvs,
         channel: ChannelRef::Name(name),
         arn: Arn::parse(&info.channel_arn).unwrap(),
-        _dir: dir,
     }
 }
 
@@ -78,7 +72,7 @@ async fn master_with(local: &Local, options: SessionOptions) -> MasterSession {
     }))
     .await
     .unwrap();
-    let session = MasterSession::start(&local.config, &local.channel, source.tracks(), options)
+    let session = MasterSession::start(local.config(), &local.channel, source.tracks(), options)
         .await
         .unwrap();
     drop(source.start(session.frame_sink()));
@@ -87,7 +81,7 @@ async fn master_with(local: &Local, options: SessionOptions) -> MasterSession {
 
 async fn viewer(local: &Local, id: &str, relay_only: bool) -> (ViewerSession, ViewerOutput) {
     ViewerSession::start(
-        &local.config,
+        local.config(),
         &local.channel,
         ClientId::new(id).unwrap(),
         loopback(relay_only),
@@ -196,8 +190,7 @@ async fn wrong_turn_credentials_fail_in_relay_only_mode() {
     // A viewer with the channel's TURN server but a wrong password.
     let id = ClientId::new("bad-creds").unwrap();
     let role = Role::Viewer(id.clone());
-    let resolver = Arc::new(EndpointResolver::new(&local.config));
-    let mut servers = ice_servers(&local.config, resolver.clone(), &local.arn, &role)
+    let mut servers = ice_servers(local.config(), &local.arn, &role)
         .await
         .unwrap();
     for s in &mut servers {
@@ -206,8 +199,7 @@ async fn wrong_turn_credentials_fail_in_relay_only_mode() {
         }
     }
     let mut client = SignalingClient::connect(
-        &local.config,
-        resolver,
+        local.config(),
         local.arn.clone(),
         role,
         SignalingOptions::default(),
@@ -262,7 +254,7 @@ async fn a_master_renews_its_turn_credentials_and_later_viewers_relay_with_them(
     )
     .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let fetched = local.server.calls("GetIceServerConfig");
+    let fetched = local.kvs.server().calls("GetIceServerConfig");
     assert!(fetched >= 3, "GetIceServerConfig called {fetched} times");
     let (viewer, mut output) = viewer(&local, "after-renewal", true).await;
     frames(&mut output, 10).await;

@@ -2,12 +2,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use kvs_control::{ChannelSpec, ControlPlane};
-use kvs_endpoint::{EndpointResolver, KvsConfig};
-use kvs_local::{Config, Server, SignalingLimits};
+use kvs_endpoint::KvsConfig;
+use kvs_local::SignalingLimits;
+use kvs_testkit::LocalKvs;
 use kvs_types::{Arn, ChannelName};
 use kvs_webrtc::signaling::{
     ClientId, IceCandidate, Incoming, Outgoing, Role, Signal, SignalingClient, SignalingError,
@@ -16,41 +16,25 @@ use kvs_webrtc::signaling::{
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// kvs-local with `limits` and one signaling channel.
 struct Local {
-    server: Server,
-    config: KvsConfig,
-    resolver: Arc<EndpointResolver>,
+    kvs: LocalKvs,
     channel: Arn,
-    dir: tempfile::TempDir,
 }
 
 async fn local(limits: SignalingLimits) -> Local {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::new(dir.path());
-    config.signaling = limits;
-    let server = Server::start(config).await.unwrap();
-    let kvs = kvs_config(&server, &server.credentials().secret_access_key).await;
-    let channel = ControlPlane::new(&kvs)
+    let kvs = LocalKvs::builder()
+        .configure(move |c| c.signaling = limits)
+        .start()
+        .await;
+    let channel = ControlPlane::new(kvs.config())
         .ensure_channel(&ChannelSpec::new(ChannelName::new("door").unwrap()))
         .await
         .unwrap();
     Local {
-        resolver: Arc::new(EndpointResolver::new(&kvs)),
         channel: Arn::parse(&channel.channel_arn).unwrap(),
-        server,
-        config: kvs,
-        dir,
+        kvs,
     }
-}
-
-async fn kvs_config(server: &Server, secret: &str) -> KvsConfig {
-    KvsConfig::for_endpoint(
-        server.url(),
-        "us-east-1",
-        &server.credentials().access_key_id,
-        secret,
-    )
-    .await
 }
 
 fn fast() -> SignalingOptions {
@@ -62,16 +46,14 @@ fn fast() -> SignalingOptions {
 }
 
 impl Local {
+    fn config(&self) -> &KvsConfig {
+        self.kvs.config()
+    }
+
     async fn connect(&self, role: Role) -> SignalingClient {
-        SignalingClient::connect(
-            &self.config,
-            self.resolver.clone(),
-            self.channel.clone(),
-            role,
-            fast(),
-        )
-        .await
-        .unwrap()
+        SignalingClient::connect(self.config(), self.channel.clone(), role, fast())
+            .await
+            .unwrap()
     }
 }
 
@@ -141,8 +123,8 @@ async fn master_and_viewer_exchange_offer_answer_and_candidates() {
             }
         );
     }
-    assert_eq!(local.server.calls("ConnectAsMaster"), 1);
-    assert_eq!(local.server.calls("ConnectAsViewer"), 1);
+    assert_eq!(local.kvs.server().calls("ConnectAsMaster"), 1);
+    assert_eq!(local.kvs.server().calls("ConnectAsViewer"), 1);
 }
 
 #[tokio::test]
@@ -185,24 +167,23 @@ async fn a_master_message_without_recipient_gets_a_status_response() {
 #[tokio::test]
 async fn a_bad_presigned_url_is_refused() {
     let local = local(SignalingLimits::default()).await;
-    let wrong = kvs_config(&local.server, "not-the-secret").await;
-    let err = SignalingClient::connect(
-        &wrong,
-        local.resolver.clone(),
-        local.channel.clone(),
-        Role::Master,
-        fast(),
-    )
-    .await
-    .unwrap_err();
-    let SignalingError::Connect { message, .. } = &err else {
+    // With the wrong key, the client stops at the endpoint lookup, saying why.
+    let wrong = local.kvs.config_with_secret("not-the-secret").await;
+    let err = SignalingClient::connect(&wrong, local.channel.clone(), Role::Master, fast())
+        .await
+        .unwrap_err();
+    let SignalingError::Endpoint { source, .. } = &err else {
         panic!("{err}")
     };
-    assert!(message.contains("403"), "{err}");
+    assert_eq!(
+        source.service_error().kind(),
+        kvs_endpoint::ErrorKind::NotAuthorized,
+        "{err}"
+    );
 
-    // A valid URL with its signature tampered with, and one naming another channel.
-    let signer = local.config.signer("kinesisvideo");
-    let endpoint = local.server.url().replacen("http", "ws", 1);
+    // A URL presigned with the wrong key, a valid one with its signature tampered with, and
+    // one naming another channel: the signaling endpoint refuses each.
+    let endpoint = local.kvs.url().replacen("http", "ws", 1);
     let url = format!(
         "{endpoint}/?X-Amz-ChannelARN={}",
         local
@@ -211,6 +192,16 @@ async fn a_bad_presigned_url_is_refused() {
             .replace(':', "%3A")
             .replace('/', "%2F")
     );
+    let wrongly_signed = wrong
+        .signer("kinesisvideo")
+        .presign_url(&url, Duration::from_secs(299))
+        .await
+        .unwrap();
+    let err = tokio_tungstenite::connect_async(wrongly_signed)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+    let signer = local.config().signer("kinesisvideo");
     let signed = signer
         .presign_url(&url, Duration::from_secs(299))
         .await
@@ -235,15 +226,10 @@ async fn bad_client_ids_and_an_eleventh_viewer_are_refused() {
     for i in 0..10 {
         viewers.push(local.connect(viewer(&format!("v{i}"))).await);
     }
-    let err = SignalingClient::connect(
-        &local.config,
-        local.resolver.clone(),
-        local.channel.clone(),
-        viewer("v10"),
-        fast(),
-    )
-    .await
-    .unwrap_err();
+    let err =
+        SignalingClient::connect(local.config(), local.channel.clone(), viewer("v10"), fast())
+            .await
+            .unwrap_err();
     assert!(
         err.to_string().contains("ClientLimitExceededException"),
         "{err}"
@@ -251,8 +237,8 @@ async fn bad_client_ids_and_an_eleventh_viewer_are_refused() {
     drop(viewers);
 
     // Client ids the KVS rules forbid, sent by hand (ClientId refuses to build them).
-    let signer = local.config.signer("kinesisvideo");
-    let endpoint = local.server.url().replacen("http", "ws", 1);
+    let signer = local.config().signer("kinesisvideo");
+    let endpoint = local.kvs.url().replacen("http", "ws", 1);
     for bad in ["AWS_admin", "has%20space"] {
         let url = format!(
             "{endpoint}/?X-Amz-ChannelARN={}&X-Amz-ClientId={bad}",
@@ -282,7 +268,7 @@ async fn go_away_is_honoured_and_the_client_carries_on() {
     let mut master = local.connect(Role::Master).await;
     assert_eq!(next_message(&mut master).await, Incoming::GoAway);
     assert_eq!(next_event(&mut master).await, SignalingEvent::Reconnected);
-    assert_eq!(local.server.calls("ConnectAsMaster"), 2);
+    assert_eq!(local.kvs.server().calls("ConnectAsMaster"), 2);
     let viewer = local.connect(viewer("after-go-away")).await;
     viewer.send(offer("hello"));
     assert!(matches!(
@@ -293,47 +279,26 @@ async fn go_away_is_honoured_and_the_client_carries_on() {
 
 #[tokio::test]
 async fn a_dropped_connection_is_reconnected_and_a_new_viewer_can_then_connect() {
-    let Local {
-        server,
-        config,
-        resolver,
-        channel,
-        dir,
-    } = local(SignalingLimits::default()).await;
-    let addr = server.addr();
-    let mut master = SignalingClient::connect(
-        &config,
-        resolver.clone(),
-        channel.clone(),
-        Role::Master,
-        fast(),
-    )
-    .await
-    .unwrap();
+    let mut local = local(SignalingLimits::default()).await;
+    let (config, channel) = (local.config().clone(), local.channel.clone());
+    let mut master = SignalingClient::connect(&config, channel.clone(), Role::Master, fast())
+        .await
+        .unwrap();
     // kvs-local goes away under the connection, and comes back on the same port.
-    server.shutdown().await;
+    local.kvs.stop().await;
     assert!(matches!(
         next_event(&mut master).await,
         SignalingEvent::Disconnected { .. }
     ));
-    let mut restarted = Config::new(dir.path());
-    restarted.addr = addr;
-    let server = Server::start(restarted).await.unwrap();
+    local.kvs.restart().await;
     assert_eq!(next_event(&mut master).await, SignalingEvent::Reconnected);
 
-    let viewer = SignalingClient::connect(
-        &config,
-        resolver.clone(),
-        channel.clone(),
-        viewer("new-viewer"),
-        fast(),
-    )
-    .await
-    .unwrap();
+    let viewer = SignalingClient::connect(&config, channel.clone(), viewer("new-viewer"), fast())
+        .await
+        .unwrap();
     viewer.send(offer("after the drop"));
     let Incoming::Signal { sender, .. } = next_message(&mut master).await else {
         panic!("not a signal")
     };
     assert_eq!(sender.unwrap().as_str(), "new-viewer");
-    drop(server);
 }

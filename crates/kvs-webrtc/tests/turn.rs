@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kvs_control::{ChannelSpec, ControlPlane};
-use kvs_endpoint::{EndpointResolver, KvsConfig};
-use kvs_local::{Config, Server};
+use kvs_testkit::LocalKvs;
 use kvs_types::{Arn, ChannelName};
 use kvs_webrtc::signaling::{ClientId, Role, ice_servers};
 use webrtc_util::Conn;
@@ -45,27 +44,16 @@ async fn allocate(addr: &str, username: &str, password: &str) -> Result<String, 
 
 #[tokio::test]
 async fn turn_credentials_from_get_ice_server_config_allocate_and_wrong_ones_fail() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(Config::new(dir.path())).await.unwrap();
-    let c = server.credentials().clone();
-    let config = KvsConfig::for_endpoint(
-        server.url(),
-        "us-east-1",
-        &c.access_key_id,
-        &c.secret_access_key,
-    )
-    .await;
-    let info = ControlPlane::new(&config)
+    let local = LocalKvs::start().await;
+    let config = local.config();
+    let info = ControlPlane::new(config)
         .ensure_channel(&ChannelSpec::new(ChannelName::new("porch").unwrap()))
         .await
         .unwrap();
     let channel = Arn::parse(&info.channel_arn).unwrap();
-    let resolver = Arc::new(EndpointResolver::new(&config));
     let role = Role::Viewer(ClientId::new("viewer-7").unwrap());
 
-    let servers = ice_servers(&config, resolver.clone(), &channel, &role)
-        .await
-        .unwrap();
+    let servers = ice_servers(config, &channel, &role).await.unwrap();
     let stun = &servers[0];
     assert!(stun.urls[0].starts_with("stun:127.0.0.1:"), "{servers:?}");
     let turn = servers
@@ -100,9 +88,7 @@ async fn turn_credentials_from_get_ice_server_config_allocate_and_wrong_ones_fai
 
     // a channel that does not exist is a typed error
     let missing = Arn::parse(&info.channel_arn.replace("porch", "nope")).unwrap();
-    let err = ice_servers(&config, resolver, &missing, &role)
-        .await
-        .unwrap_err();
+    let err = ice_servers(config, &missing, &role).await.unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
-    assert_eq!(server.calls("GetIceServerConfig"), 1);
+    assert_eq!(local.server().calls("GetIceServerConfig"), 1);
 }

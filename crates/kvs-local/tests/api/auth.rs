@@ -77,7 +77,7 @@ async fn post(
 #[tokio::test]
 async fn sdk_with_wrong_secret_gets_403() {
     let l = start().await;
-    let wrong = client_for(&l.server, "not-the-secret");
+    let wrong = client_for(l.server(), "not-the-secret");
     let err = wrong.list_streams().send().await.unwrap_err();
     assert_eq!(err.raw_response().unwrap().status().as_u16(), 403);
     assert_eq!(err.code(), Some("InvalidSignatureException"));
@@ -88,8 +88,8 @@ async fn sdk_with_wrong_secret_gets_403() {
 #[tokio::test]
 async fn tampered_body_unknown_key_skew_and_missing_auth_get_403() {
     let l = start().await;
-    let url = format!("{}/listStreams", l.server.url());
-    let host = l.server.addr().to_string();
+    let url = format!("{}/listStreams", l.server().url());
+    let host = l.server().addr().to_string();
     let secret = kvs_local::Credentials::DEFAULT_SECRET_ACCESS_KEY;
 
     let good = signed_headers(&url, &host, b"{}", secret, SystemTime::now());
@@ -136,7 +136,7 @@ async fn tampered_body_unknown_key_skew_and_missing_auth_get_403() {
 async fn host_signed_without_port_is_accepted() {
     // The official C producer signs `host` without the port.
     let l = start().await;
-    let url = format!("{}/listStreams", l.server.url());
+    let url = format!("{}/listStreams", l.server().url());
     let secret = kvs_local::Credentials::DEFAULT_SECRET_ACCESS_KEY;
     let headers = signed_headers(&url, "127.0.0.1", b"{}", secret, SystemTime::now());
     let (status, _, body) = post(&url, &headers, b"{}").await;

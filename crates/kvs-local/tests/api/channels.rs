@@ -98,7 +98,7 @@ async fn channel_lifecycle_through_the_sdk() {
             .unwrap()
             .starts_with("ws://127.0.0.1:")
     );
-    assert_eq!(list[1].resource_endpoint(), Some(l.server.url()));
+    assert_eq!(list[1].resource_endpoint(), Some(l.server().url()));
 
     let dup = c
         .create_signaling_channel()

@@ -2,11 +2,10 @@ use aws_sdk_kinesisvideoarchivedmedia::primitives::DateTime;
 use aws_sdk_kinesisvideoarchivedmedia::types::{
     ClipFragmentSelector, ClipFragmentSelectorType, ClipTimestampRange,
 };
-use kvs_local::{Config, Server};
-use kvs_mkv::{Event, Frame, MkvWriter, Packager, PackagerConfig, Parser, TrackInfo, WriterConfig};
+use kvs_mkv::{Frame, MkvWriter, Packager, PackagerConfig, TrackInfo, WriterConfig};
 
-use crate::client_for;
 use crate::media::{archive_client, now_ms, put_media};
+use crate::start;
 
 pub(crate) use kvs_testkit::ffprobe;
 
@@ -14,22 +13,7 @@ pub(crate) use kvs_testkit::ffprobe;
 pub(crate) fn recording(dir: &std::path::Path) -> (Vec<TrackInfo>, Vec<Frame>) {
     let path = dir.join("in.mkv");
     kvs_testkit::make_mkv(&path, 3);
-    let mut p = Parser::new();
-    p.feed(&std::fs::read(&path).unwrap());
-    let mut events = Vec::new();
-    while let Some(e) = p.next_event().unwrap() {
-        events.push(e);
-    }
-    events.extend(p.finish().unwrap());
-    let (mut tracks, mut frames) = (Vec::new(), Vec::new());
-    for e in events {
-        match e {
-            Event::Tracks(t) => tracks = t,
-            Event::Frame(f) => frames.push(f),
-            _ => {}
-        }
-    }
-    (tracks, frames)
+    kvs_testkit::video::read_mkv(&path)
 }
 
 fn selector(start_ms: u64, end_ms: u64) -> ClipFragmentSelector {
@@ -48,24 +32,17 @@ fn selector(start_ms: u64, end_ms: u64) -> ClipFragmentSelector {
 
 #[tokio::test]
 async fn get_clip_returns_an_mp4_that_ffprobe_reads() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(Config::new(dir.path().join("server")))
-        .await
-        .unwrap();
-    let c = client_for(&server, &server.credentials().secret_access_key.clone());
-    c.create_stream()
-        .stream_name("cam")
-        .data_retention_in_hours(1)
-        .send()
-        .await
-        .unwrap();
+    let local = start().await;
+    let (server, c) = (local.server(), &local.client);
+    let dir = local.kvs.scratch_dir();
+    local.kvs.create_stream("cam").await;
     c.create_stream()
         .stream_name("live-only")
         .send()
         .await
         .unwrap();
 
-    let (tracks, frames) = recording(dir.path());
+    let (tracks, frames) = recording(dir);
     let base = now_ms() - 60_000;
     let writer = MkvWriter::new(WriterConfig::default(), tracks.clone()).unwrap();
     let mut packager = Packager::new(writer, PackagerConfig::default());
@@ -77,7 +54,7 @@ async fn get_clip_returns_an_mp4_that_ffprobe_reads() {
         };
         packager.push(&f, &mut body).unwrap();
     }
-    let acks = put_media(&server, "cam", body, "ABSOLUTE").await;
+    let acks = put_media(server, "cam", body, "ABSOLUTE").await;
     assert_eq!(
         acks.iter()
             .filter(|a| a["EventType"] == "PERSISTED")
@@ -86,7 +63,7 @@ async fn get_clip_returns_an_mp4_that_ffprobe_reads() {
         "{acks:?}"
     );
 
-    let archive = archive_client(&server);
+    let archive = archive_client(server);
     let clip = archive
         .get_clip()
         .stream_name("cam")
@@ -96,7 +73,7 @@ async fn get_clip_returns_an_mp4_that_ffprobe_reads() {
         .unwrap();
     assert_eq!(clip.content_type(), Some("video/mp4"));
     let bytes = clip.payload.collect().await.unwrap().into_bytes();
-    let path = dir.path().join("clip.mp4");
+    let path = dir.join("clip.mp4");
     std::fs::write(&path, &bytes).unwrap();
     let probe = ffprobe(&path);
     let streams = probe["streams"].as_array().unwrap();

@@ -5,12 +5,12 @@ use aws_sdk_kinesisvideoarchivedmedia::types::{
     HlsFragmentSelector, HlsFragmentSelectorType, HlsPlaybackMode, HlsTimestampRange,
 };
 use hmac::Mac;
-use kvs_local::{Config, Server};
+use kvs_local::Server;
 use kvs_mkv::{Frame, MkvWriter, Packager, PackagerConfig, WriterConfig};
 
-use crate::client_for;
 use crate::clip::{ffprobe, recording};
 use crate::media::{archive_client, now_ms, put_media};
+use crate::start;
 
 pub(crate) async fn upload(
     server: &Server,
@@ -38,27 +38,19 @@ async fn get(url: &str) -> (u16, String) {
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
-// ffmpeg blocks, and the server runs on this test's runtime: give it threads of its own.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn hls_on_demand_and_live_play_in_ffmpeg_and_tokens_are_guarded() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(Config::new(dir.path().join("server")))
-        .await
-        .unwrap();
-    let c = client_for(&server, &server.credentials().secret_access_key.clone());
+    let local = start().await;
+    let server = local.server();
+    let dir = local.kvs.scratch_dir();
     for s in ["cam", "other"] {
-        c.create_stream()
-            .stream_name(s)
-            .data_retention_in_hours(1)
-            .send()
-            .await
-            .unwrap();
+        local.kvs.create_stream(s).await;
     }
-    let (tracks, frames) = recording(dir.path());
+    let (tracks, frames) = recording(dir);
     let base = now_ms() - 20_000;
-    upload(&server, "cam", &tracks, &frames, base).await;
-    upload(&server, "other", &tracks, &frames, base).await;
-    let archive = archive_client(&server);
+    upload(server, "cam", &tracks, &frames, base).await;
+    upload(server, "other", &tracks, &frames, base).await;
+    let archive = archive_client(server);
 
     let url = archive
         .get_hls_streaming_session_url()
@@ -86,7 +78,7 @@ async fn hls_on_demand_and_live_play_in_ffmpeg_and_tokens_are_guarded() {
     );
 
     // ffmpeg copies the whole on-demand session; every frame decodes
-    let out = dir.path().join("hls.mp4");
+    let out = dir.join("hls.mp4");
     let status = {
         let (url, out) = (url.clone(), out.clone());
         tokio::task::spawn_blocking(move || {
@@ -127,7 +119,7 @@ async fn hls_on_demand_and_live_play_in_ffmpeg_and_tokens_are_guarded() {
     let (status, before) = get(&media_url).await;
     assert_eq!(status, 200);
     assert!(!before.contains("#EXT-X-ENDLIST"));
-    upload(&server, "cam", &tracks, &frames, base + 5_000).await;
+    upload(server, "cam", &tracks, &frames, base + 5_000).await;
     let (_, after) = get(&media_url).await;
     let last = |p: &str| {
         p.lines()
@@ -149,7 +141,7 @@ async fn hls_on_demand_and_live_play_in_ffmpeg_and_tokens_are_guarded() {
     let (status, _) = get(&url.replace(&token, &tampered)).await;
     assert_eq!(status, 403);
 
-    let key = std::fs::read(dir.path().join("server/session.key")).unwrap();
+    let key = std::fs::read(local.kvs.data_dir().join("session.key")).unwrap();
     let (payload_hex, _) = token.split_once('.').unwrap();
     let mut payload: serde_json::Value = serde_json::from_slice(&hex_decode(payload_hex)).unwrap();
     payload["x"] = serde_json::json!(now_ms() as i64 - 1);
@@ -207,7 +199,7 @@ async fn hls_on_demand_and_live_play_in_ffmpeg_and_tokens_are_guarded() {
         "{ts_media}"
     );
     assert!(!ts_media.contains("EXT-X-MAP"));
-    let ts_out = dir.path().join("hls-ts.mp4");
+    let ts_out = dir.join("hls-ts.mp4");
     let status = {
         let (url, out) = (ts_url.clone(), ts_out.clone());
         tokio::task::spawn_blocking(move || {
@@ -256,7 +248,7 @@ async fn hls_on_demand_and_live_play_in_ffmpeg_and_tokens_are_guarded() {
         dash.contains("/dash/v1/getDASHManifest.mpd?SessionToken="),
         "{dash}"
     );
-    let dash_out = dir.path().join("dash.mp4");
+    let dash_out = dir.join("dash.mp4");
     let status = {
         let (url, out) = (dash.clone(), dash_out.clone());
         tokio::task::spawn_blocking(move || {
@@ -304,16 +296,10 @@ fn hex_encode(b: &[u8]) -> String {
 
 #[tokio::test]
 async fn active_playback_sessions_per_stream_are_limited() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(Config::new(dir.path())).await.unwrap();
-    let c = client_for(&server, &server.credentials().secret_access_key.clone());
-    c.create_stream()
-        .stream_name("busy")
-        .data_retention_in_hours(1)
-        .send()
-        .await
-        .unwrap();
-    let archive = archive_client(&server);
+    let local = start().await;
+    let server = local.server();
+    local.kvs.create_stream("busy").await;
+    let archive = archive_client(server);
     let ask = || {
         archive
             .get_hls_streaming_session_url()

@@ -1,31 +1,22 @@
+use crate::clip::{ffprobe, recording};
+use crate::hls::upload;
+use crate::media::{archive_client, now_ms};
+use crate::start;
 use aws_sdk_kinesisvideoarchivedmedia::primitives::DateTime;
 use aws_sdk_kinesisvideoarchivedmedia::types::{
     Format, FormatConfigKey, ImageError, ImageSelectorType,
 };
-use kvs_local::{Config, Server};
 
-use crate::client_for;
-use crate::clip::{ffprobe, recording};
-use crate::hls::upload;
-use crate::media::{archive_client, now_ms};
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn get_images_returns_decoded_stills() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(Config::new(dir.path().join("server")))
-        .await
-        .unwrap();
-    let c = client_for(&server, &server.credentials().secret_access_key.clone());
-    c.create_stream()
-        .stream_name("cam")
-        .data_retention_in_hours(1)
-        .send()
-        .await
-        .unwrap();
-    let (tracks, frames) = recording(dir.path());
+    let local = start().await;
+    let server = local.server();
+    let dir = local.kvs.scratch_dir();
+    local.kvs.create_stream("cam").await;
+    let (tracks, frames) = recording(dir);
     let base = now_ms() - 20_000;
-    upload(&server, "cam", &tracks, &frames, base).await;
-    let archive = archive_client(&server);
+    upload(server, "cam", &tracks, &frames, base).await;
+    let archive = archive_client(server);
 
     // one sample a second over the 3 s recording, and one after it
     let out = archive
@@ -52,7 +43,7 @@ async fn get_images_returns_decoded_stills() {
             .decode(b64)
             .unwrap();
         assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "a JPEG");
-        let path = dir.path().join(format!("still-{i}.jpg"));
+        let path = dir.join(format!("still-{i}.jpg"));
         std::fs::write(&path, &jpeg).unwrap();
         let probe = ffprobe(&path);
         assert_eq!(probe["streams"][0]["width"], 160);

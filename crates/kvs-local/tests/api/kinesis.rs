@@ -10,7 +10,7 @@ use aws_sdk_kinesis::primitives::{Blob, DateTime};
 use aws_sdk_kinesis::types::{
     PutRecordsRequestEntry, Record, ShardIteratorType, StreamMode, StreamModeDetails,
 };
-use kvs_local::{Config, Server};
+use kvs_local::Server;
 
 use crate::start;
 
@@ -101,7 +101,7 @@ const SHARD_0: &str = "shardId-000000000000";
 #[tokio::test]
 async fn kinesis_stream_lifecycle_through_the_sdk() {
     let l = start().await;
-    let c = kinesis(&l.server);
+    let c = kinesis(l.server());
 
     c.create_stream()
         .stream_name("results")
@@ -284,14 +284,14 @@ async fn kinesis_stream_lifecycle_through_the_sdk() {
         .unwrap_err()
         .into_service_error();
     assert!(err.is_resource_not_found_exception(), "{err:?}");
-    assert_eq!(l.server.calls("Kinesis.CreateStream"), 3);
-    assert_eq!(l.server.calls("CreateStream"), 0);
+    assert_eq!(l.server().calls("Kinesis.CreateStream"), 3);
+    assert_eq!(l.server().calls("CreateStream"), 0);
 }
 
 #[tokio::test]
 async fn kinesis_errors_are_typed() {
     let l = start().await;
-    let c = kinesis(&l.server);
+    let c = kinesis(l.server());
     create(&c, "s", 1).await;
 
     let dup = c
@@ -443,7 +443,7 @@ async fn kinesis_errors_are_typed() {
     assert!(e.is_resource_not_found_exception(), "{e:?}");
 
     // SigV4 is checked as for every other operation
-    let wrong = kinesis_for(&l.server, "not-the-secret");
+    let wrong = kinesis_for(l.server(), "not-the-secret");
     let e = wrong.list_streams().send().await.unwrap_err();
     assert_eq!(e.code(), Some("InvalidSignatureException"));
     assert_eq!(e.raw_response().unwrap().status().as_u16(), 403);
@@ -454,7 +454,7 @@ async fn kinesis_errors_carry_the_code_in_the_body_for_the_aws_cli() {
     // botocore's awsJson parser reads only `__type` from the body.
     let l = start().await;
     let resp = reqwest::Client::new()
-        .post(format!("{}/", l.server.url()))
+        .post(format!("{}/", l.server().url()))
         .header("x-amz-target", "Kinesis_20131202.ListStreams")
         .header("content-type", "application/x-amz-json-1.1")
         .body("{}")
@@ -471,7 +471,7 @@ async fn kinesis_errors_carry_the_code_in_the_body_for_the_aws_cli() {
     assert!(body["message"].as_str().is_some(), "{body}");
 
     let resp = reqwest::Client::new()
-        .post(format!("{}/", l.server.url()))
+        .post(format!("{}/", l.server().url()))
         .header("x-amz-target", "Kinesis_20131202.NoSuchThing")
         .body("{}")
         .send()
@@ -485,7 +485,7 @@ async fn kinesis_errors_carry_the_code_in_the_body_for_the_aws_cli() {
 #[tokio::test]
 async fn kinesis_records_spread_over_shards_by_partition_key() {
     let l = start().await;
-    let c = kinesis(&l.server);
+    let c = kinesis(l.server());
     create(&c, "spread", 4).await;
 
     // MD5("abc") = 900150983cd24fb0..., in the third quarter of the hash space
@@ -577,7 +577,7 @@ async fn kinesis_records_spread_over_shards_by_partition_key() {
 #[tokio::test]
 async fn kinesis_every_iterator_type_starts_in_the_right_place() {
     let l = start().await;
-    let c = kinesis(&l.server);
+    let c = kinesis(l.server());
     create(&c, "it", 1).await;
     let latest = iterator(&c, "it", SHARD_0, ShardIteratorType::Latest, None).await;
 
@@ -656,7 +656,7 @@ async fn kinesis_every_iterator_type_starts_in_the_right_place() {
 #[tokio::test]
 async fn kinesis_get_records_pages_with_limit() {
     let l = start().await;
-    let c = kinesis(&l.server);
+    let c = kinesis(l.server());
     create(&c, "pages", 1).await;
     let entries: Vec<_> = (0..25)
         .map(|i| {
@@ -726,9 +726,8 @@ async fn kinesis_get_records_pages_with_limit() {
 
 #[tokio::test]
 async fn kinesis_records_survive_a_restart_and_a_reader_resumes_after_its_last_sequence_number() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(Config::new(dir.path())).await.unwrap();
-    let c = kinesis(&server);
+    let mut l = start().await;
+    let c = kinesis(l.server());
     create(&c, "durable", 2).await;
     let mut sent = Vec::new();
     for i in 0..6 {
@@ -750,10 +749,9 @@ async fn kinesis_records_survive_a_restart_and_a_reader_resumes_after_its_last_s
     assert_eq!(payloads(&out.records), ["m0", "m1", "m2"]);
     let checkpoint = out.records[2].sequence_number.clone();
     let old_iterator = out.next_shard_iterator.unwrap();
-    server.shutdown().await;
+    l.kvs.restart().await;
 
-    let server = Server::start(Config::new(dir.path())).await.unwrap();
-    let c = kinesis(&server);
+    let c = kinesis(l.server());
     let d = c
         .describe_stream()
         .stream_name("durable")
@@ -784,5 +782,4 @@ async fn kinesis_records_survive_a_restart_and_a_reader_resumes_after_its_last_s
     assert!(next > sent[5].1, "{next} after {}", sent[5].1);
     let trim = iterator(&c, "durable", &shard, ShardIteratorType::TrimHorizon, None).await;
     assert_eq!(drain(&c, trim).await.0.len(), 7);
-    server.shutdown().await;
 }

@@ -14,24 +14,30 @@ mod restart;
 mod streams;
 
 use aws_sdk_kinesisvideo::Client;
-use kvs_local::{Config, Server};
+use kvs_local::Server;
+use kvs_testkit::LocalKvs;
 
-/// A server on a fresh data directory, and an SDK client signed with its credentials.
+/// A server on a fresh data directory (the shared fixture), and an SDK client signed with its
+/// credentials.
 pub(crate) struct Local {
-    pub(crate) server: Server,
+    pub(crate) kvs: LocalKvs,
     pub(crate) client: Client,
-    pub(crate) _dir: tempfile::TempDir,
+}
+
+impl Local {
+    pub(crate) fn server(&self) -> &Server {
+        self.kvs.server()
+    }
 }
 
 pub(crate) async fn start() -> Local {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(Config::new(dir.path())).await.unwrap();
-    let client = client_for(&server, &server.credentials().secret_access_key);
-    Local {
-        server,
-        client,
-        _dir: dir,
-    }
+    with(LocalKvs::start().await)
+}
+
+/// `kvs` with a client for it.
+pub(crate) fn with(kvs: LocalKvs) -> Local {
+    let client = client_for(kvs.server(), &kvs.credentials().secret_access_key);
+    Local { kvs, client }
 }
 
 pub(crate) fn client_for(server: &Server, secret: &str) -> Client {

@@ -3,11 +3,12 @@ use std::time::{Duration, SystemTime};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use bytes::Bytes;
-use kvs_local::{Config, Server};
+use kvs_local::Server;
 use kvs_mkv::{Event, Frame, MkvWriter, Packager, PackagerConfig, Parser, TrackInfo, WriterConfig};
+use kvs_testkit::LocalKvs;
 use serde_json::Value;
 
-use crate::client_for;
+use crate::{start, with};
 
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -227,19 +228,13 @@ fn selector(
 #[tokio::test]
 async fn put_media_acks_and_get_media_returns_every_frame() {
     use aws_sdk_kinesisvideomedia::types::StartSelectorType as S;
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(Config::new(dir.path())).await.unwrap();
-    let c = client_for(&server, &server.credentials().secret_access_key.clone());
-    c.create_stream()
-        .stream_name("cam")
-        .data_retention_in_hours(1)
-        .send()
-        .await
-        .unwrap();
+    let local = start().await;
+    let server = local.server();
+    local.kvs.create_stream("cam").await;
 
     let start = now_ms() - 10_000;
     let (body, sent) = upload(start, 3);
-    let acks = put_media(&server, "cam", body, "ABSOLUTE").await;
+    let acks = put_media(server, "cam", body, "ABSOLUTE").await;
     let kinds: Vec<&str> = acks
         .iter()
         .map(|a| a["EventType"].as_str().unwrap())
@@ -258,7 +253,7 @@ async fn put_media_acks_and_get_media_returns_every_frame() {
     assert_eq!(acks[0]["FragmentTimecode"], start);
     assert_eq!(acks[2]["FragmentNumber"], numbers[0]);
 
-    let events = get_media(&server, "cam", selector(S::Earliest).build().unwrap()).await;
+    let events = get_media(server, "cam", selector(S::Earliest).build().unwrap()).await;
     assert_eq!(
         frames_of(&events),
         sent,
@@ -281,7 +276,7 @@ async fn put_media_acks_and_get_media_returns_every_frame() {
 
     // start selectors
     let from_second = get_media(
-        &server,
+        server,
         "cam",
         selector(S::FragmentNumber)
             .after_fragment_number(numbers[1])
@@ -294,7 +289,7 @@ async fn put_media_acks_and_get_media_returns_every_frame() {
         &numbers[1..]
     );
     let after_first = get_media(
-        &server,
+        server,
         "cam",
         selector(S::ContinuationToken)
             .continuation_token(numbers[0])
@@ -307,7 +302,7 @@ async fn put_media_acks_and_get_media_returns_every_frame() {
         &numbers[1..]
     );
     let by_time = get_media(
-        &server,
+        server,
         "cam",
         selector(S::ProducerTimestamp)
             .start_timestamp(aws_smithy_types_secs((start + 2_500) as f64 / 1000.0))
@@ -319,11 +314,11 @@ async fn put_media_acks_and_get_media_returns_every_frame() {
         tag(&by_time, "AWS_KINESISVIDEO_FRAGMENT_NUMBER"),
         &numbers[2..]
     );
-    let now = get_media(&server, "cam", selector(S::Now).build().unwrap()).await;
+    let now = get_media(server, "cam", selector(S::Now).build().unwrap()).await;
     assert!(frames_of(&now).is_empty());
 
     // ListFragments and GetMediaForFragmentList through the archived-media SDK
-    let archive = archive_client(&server);
+    let archive = archive_client(server);
     let list = archive
         .list_fragments()
         .stream_name("cam")
@@ -370,16 +365,10 @@ fn aws_smithy_types_secs(s: f64) -> aws_sdk_kinesisvideomedia::primitives::DateT
 
 #[tokio::test]
 async fn malformed_uploads_get_error_acks_and_other_streams_keep_working() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(Config::new(dir.path())).await.unwrap();
-    let c = client_for(&server, &server.credentials().secret_access_key.clone());
+    let local = start().await;
+    let server = local.server();
     for s in ["bad", "good"] {
-        c.create_stream()
-            .stream_name(s)
-            .data_retention_in_hours(1)
-            .send()
-            .await
-            .unwrap();
+        local.kvs.create_stream(s).await;
     }
     let error_id = |acks: &[Value]| {
         let last = acks.last().unwrap();
@@ -388,7 +377,7 @@ async fn malformed_uploads_get_error_acks_and_other_streams_keep_working() {
     };
 
     let garbage = put_media(
-        &server,
+        server,
         "bad",
         b"this is not matroska at all, not even close".to_vec(),
         "ABSOLUTE",
@@ -398,13 +387,7 @@ async fn malformed_uploads_get_error_acks_and_other_streams_keep_working() {
 
     let start = now_ms() - 60_000;
     let (body, _) = upload(start, 2);
-    let truncated = put_media(
-        &server,
-        "bad",
-        body[..body.len() - 300].to_vec(),
-        "ABSOLUTE",
-    )
-    .await;
+    let truncated = put_media(server, "bad", body[..body.len() - 300].to_vec(), "ABSOLUTE").await;
     assert_eq!(error_id(&truncated), 4000);
     assert_eq!(truncated[0]["EventType"], "BUFFERING");
     assert!(
@@ -413,9 +396,9 @@ async fn malformed_uploads_get_error_acks_and_other_streams_keep_working() {
     );
 
     let (later, _) = upload(start + 30_000, 1);
-    put_media(&server, "bad", later, "ABSOLUTE").await;
+    put_media(server, "bad", later, "ABSOLUTE").await;
     let (earlier, _) = upload(start + 5_000, 1);
-    let back = put_media(&server, "bad", earlier, "ABSOLUTE").await;
+    let back = put_media(server, "bad", earlier, "ABSOLUTE").await;
     assert_eq!(error_id(&back), 4004);
 
     // a fragment over 10 s
@@ -432,7 +415,7 @@ async fn malformed_uploads_get_error_acks_and_other_streams_keep_working() {
         p.push(&f, &mut long).unwrap();
     }
     assert_eq!(
-        error_id(&put_media(&server, "bad", long, "ABSOLUTE").await),
+        error_id(&put_media(server, "bad", long, "ABSOLUTE").await),
         4002
     );
 
@@ -452,13 +435,13 @@ async fn malformed_uploads_get_error_acks_and_other_streams_keep_working() {
         p.push(&f, &mut big).unwrap();
     }
     assert_eq!(
-        error_id(&put_media(&server, "bad", big, "ABSOLUTE").await),
+        error_id(&put_media(server, "bad", big, "ABSOLUTE").await),
         4001
     );
 
     // the server keeps serving: a good upload to another stream is fully persisted
     let (good, _) = upload(now_ms() - 5_000, 2);
-    let acks = put_media(&server, "good", good, "ABSOLUTE").await;
+    let acks = put_media(server, "good", good, "ABSOLUTE").await;
     assert_eq!(
         acks.iter()
             .filter(|a| a["EventType"] == "PERSISTED")
@@ -470,12 +453,16 @@ async fn malformed_uploads_get_error_acks_and_other_streams_keep_working() {
 
 #[tokio::test]
 async fn resent_fragments_are_persisted_once_and_deletion_removes_media() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::new(dir.path());
-    config.retention_check = Duration::from_millis(100);
-    config.zero_retention_keep = Duration::ZERO;
-    let server = Server::start(config).await.unwrap();
-    let c = client_for(&server, &server.credentials().secret_access_key.clone());
+    let local = with(
+        LocalKvs::builder()
+            .configure(|c| {
+                c.retention_check = Duration::from_millis(100);
+                c.zero_retention_keep = Duration::ZERO;
+            })
+            .start()
+            .await,
+    );
+    let (server, c) = (local.server(), &local.client);
     c.create_stream()
         .stream_name("cam")
         .data_retention_in_hours(2)
@@ -483,9 +470,9 @@ async fn resent_fragments_are_persisted_once_and_deletion_removes_media() {
         .await
         .unwrap();
     let (body, _) = upload(now_ms() - 20_000, 2);
-    let first = put_media(&server, "cam", body.clone(), "ABSOLUTE").await;
+    let first = put_media(server, "cam", body.clone(), "ABSOLUTE").await;
     // a producer that lost its acks sends the same fragments again: acked, not stored twice
-    let again = put_media(&server, "cam", body, "ABSOLUTE").await;
+    let again = put_media(server, "cam", body, "ABSOLUTE").await;
     let persisted = |acks: &[Value]| -> Vec<String> {
         acks.iter()
             .filter(|a| a["EventType"] == "PERSISTED")
@@ -493,7 +480,7 @@ async fn resent_fragments_are_persisted_once_and_deletion_removes_media() {
             .collect()
     };
     assert_eq!(persisted(&first), persisted(&again));
-    let archive = archive_client(&server);
+    let archive = archive_client(server);
     assert_eq!(
         archive
             .list_fragments()
@@ -519,7 +506,7 @@ async fn resent_fragments_are_persisted_once_and_deletion_removes_media() {
         .send()
         .await
         .unwrap();
-    let media_dir = dir.path().join("media");
+    let media_dir = local.kvs.data_dir().join("media");
     assert_eq!(
         std::fs::read_dir(&media_dir).unwrap().count(),
         0,
@@ -539,7 +526,7 @@ async fn resent_fragments_are_persisted_once_and_deletion_removes_media() {
 
     // zero retention: kept only for live readers, then swept
     let (body, _) = upload(now_ms() - 5_000, 1);
-    put_media(&server, "cam", body, "ABSOLUTE").await;
+    put_media(server, "cam", body, "ABSOLUTE").await;
     let mut left = usize::MAX;
     for _ in 0..50 {
         left = archive
@@ -562,15 +549,9 @@ async fn resent_fragments_are_persisted_once_and_deletion_removes_media() {
 async fn frames_overlapping_the_next_fragment_are_accepted() {
     // A live source can deliver an audio frame stamped just after the next key frame before
     // that key frame; KVS only requires fragment start times to increase.
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(Config::new(dir.path())).await.unwrap();
-    let c = client_for(&server, &server.credentials().secret_access_key.clone());
-    c.create_stream()
-        .stream_name("cam")
-        .data_retention_in_hours(1)
-        .send()
-        .await
-        .unwrap();
+    let local = start().await;
+    let server = local.server();
+    local.kvs.create_stream("cam").await;
     let base = now_ms() - 30_000;
     let writer = MkvWriter::new(WriterConfig::default(), tracks()).unwrap();
     let mut p = Packager::new(writer, PackagerConfig::default());
@@ -591,7 +572,7 @@ async fn frames_overlapping_the_next_fragment_are_accepted() {
     ] {
         p.push(&frame, &mut body).unwrap();
     }
-    let acks = put_media(&server, "cam", body, "ABSOLUTE").await;
+    let acks = put_media(server, "cam", body, "ABSOLUTE").await;
     assert_eq!(
         acks.iter()
             .filter(|a| a["EventType"] == "PERSISTED")

@@ -1,12 +1,11 @@
 use kvs_local::{Config, Server};
 
-use crate::client_for;
+use crate::start;
 
 #[tokio::test]
 async fn streams_and_channels_survive_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(Config::new(dir.path())).await.unwrap();
-    let c = client_for(&server, &server.credentials().secret_access_key.clone());
+    let mut local = start().await;
+    let c = local.client.clone();
     let stream_arn = c
         .create_stream()
         .stream_name("kept")
@@ -26,13 +25,15 @@ async fn streams_and_channels_survive_a_restart() {
         .channel_arn
         .unwrap();
 
-    // a second server cannot take the same data directory while the first runs
-    let busy = Server::start(Config::new(dir.path())).await.err().unwrap();
+    // a second server cannot take the same data directory while the first runs (started by
+    // hand: the lock is what is tested)
+    let busy = Server::start(Config::new(local.kvs.data_dir()))
+        .await
+        .err()
+        .unwrap();
     assert!(busy.to_string().contains("in use"), "{busy}");
-    server.shutdown().await;
 
-    let server = Server::start(Config::new(dir.path())).await.unwrap();
-    let c = client_for(&server, &server.credentials().secret_access_key.clone());
+    local.kvs.restart().await;
     let info = c
         .describe_stream()
         .stream_name("kept")
@@ -59,5 +60,4 @@ async fn streams_and_channels_survive_a_restart() {
         .channel_info
         .unwrap();
     assert_eq!(ch.channel_arn(), Some(channel_arn.as_str()));
-    server.shutdown().await;
 }

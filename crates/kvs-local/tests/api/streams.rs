@@ -105,7 +105,7 @@ async fn stream_lifecycle_through_the_sdk() {
         .send()
         .await
         .unwrap();
-    assert_eq!(ep.data_endpoint(), Some(l.server.url()));
+    assert_eq!(ep.data_endpoint(), Some(l.server().url()));
 
     c.delete_stream()
         .stream_arn(&arn)

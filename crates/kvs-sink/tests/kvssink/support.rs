@@ -1,10 +1,10 @@
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use kvs_endpoint::{EndpointResolver, KvsConfig};
 use kvs_media::{FragmentInfo, MediaClient, MediaFragment, StartSelector};
+use kvs_testkit::LocalKvs;
 use kvs_types::StreamRef;
 
 /// Initialises GStreamer and registers the plugin statically, once.
@@ -16,60 +16,32 @@ pub(crate) fn init() {
     });
 }
 
-/// A kvs-local on 127.0.0.1 with its own runtime and data directory.
-pub(crate) struct Local {
-    rt: tokio::runtime::Runtime,
-    server: Option<kvs_local::Server>,
-    _dir: tempfile::TempDir,
-}
+/// A kvs-local (the shared fixture, on a runtime of its own) for these synchronous tests,
+/// with the sink's view of it.
+pub(crate) struct Local(LocalKvs);
 
 impl Local {
     pub(crate) fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = rt
-            .block_on(kvs_local::Server::start(kvs_local::Config::new(dir.path())))
-            .unwrap();
-        Self {
-            rt,
-            server: Some(server),
-            _dir: dir,
-        }
-    }
-
-    pub(crate) fn url(&self) -> String {
-        self.server.as_ref().unwrap().url().to_owned()
+        Self(LocalKvs::builder().start_blocking())
     }
 
     /// The kvssink properties that point at this server, as the seed scripts would.
     pub(crate) fn sink_properties(&self) -> String {
+        let credentials = self.0.credentials();
         format!(
-            "endpoint-url={} access-key={} secret-key={} aws-region=us-east-1",
-            self.url(),
-            kvs_local::Credentials::DEFAULT_ACCESS_KEY_ID,
-            kvs_local::Credentials::DEFAULT_SECRET_ACCESS_KEY
+            "endpoint-url={} access-key={} secret-key={} aws-region={}",
+            self.0.url(),
+            credentials.access_key_id,
+            credentials.secret_access_key,
+            self.0.region()
         )
-    }
-
-    fn client(&self) -> MediaClient {
-        let config = self.rt.block_on(KvsConfig::for_endpoint(
-            &self.url(),
-            "us-east-1",
-            kvs_local::Credentials::DEFAULT_ACCESS_KEY_ID,
-            kvs_local::Credentials::DEFAULT_SECRET_ACCESS_KEY,
-        ));
-        MediaClient::new(&config, Arc::new(EndpointResolver::new(&config)))
     }
 
     /// Every fragment of `stream` through GetMedia from the earliest.
     pub(crate) fn get_media(&self, stream: &str) -> Vec<MediaFragment> {
-        let client = self.client();
+        let client = MediaClient::new(self.0.config());
         let stream = StreamRef::parse(stream).unwrap();
-        self.rt.block_on(async {
+        self.0.block_on(async {
             tokio::time::timeout(Duration::from_secs(20), async {
                 let mut reader = client
                     .get_media(&stream, &StartSelector::Earliest)
@@ -88,19 +60,11 @@ impl Local {
 
     /// ListFragments of `stream`.
     pub(crate) fn list_fragments(&self, stream: &str) -> Vec<FragmentInfo> {
-        let client = self.client();
+        let client = MediaClient::new(self.0.config());
         let stream = StreamRef::parse(stream).unwrap();
-        self.rt
+        self.0
             .block_on(client.list_fragments(&stream, None))
             .unwrap()
-    }
-}
-
-impl Drop for Local {
-    fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            self.rt.block_on(server.shutdown());
-        }
     }
 }
 
