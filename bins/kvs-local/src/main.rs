@@ -81,17 +81,18 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let Command::Serve(args) = cli.command;
-    let config = Config {
-        addr: args.addr,
-        credentials: Credentials {
+    let config = {
+        let mut c = Config::new(args.data_dir);
+        c.addr = args.addr;
+        c.credentials = Credentials {
             access_key_id: args.access_key_id,
             secret_access_key: args.secret_access_key,
-        },
-        region: args.region,
-        account_id: args.account_id,
-        turn_port: args.turn_port,
-        face_models: args.face_models,
-        ..Config::new(args.data_dir)
+        };
+        c.region = args.region;
+        c.account_id = args.account_id;
+        c.turn_port = args.turn_port;
+        c.face_models = args.face_models;
+        c
     };
     let server = Server::start(config).await?;
     let creds = server.credentials();

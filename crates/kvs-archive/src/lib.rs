@@ -268,6 +268,7 @@ pub enum PlaybackMode {
 
 /// Options of an HLS or DASH session URL.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct HlsOptions {
     /// How the session plays (default: LIVE).
     pub mode: PlaybackMode,

@@ -147,11 +147,19 @@ impl TestPattern {
 
 /// How to read a source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct SourceOptions {
     /// Files only: deliver frames at the speed their timestamps say (as a camera would).
     /// When `false`, frames come as fast as [`next_frame`](crate::MediaSource::next_frame) is
     /// called, with bounded buffering in between. Live sources are real time either way.
     pub realtime: bool,
+}
+
+impl SourceOptions {
+    /// Files at the speed their timestamps say (`true`) or as fast as they are read.
+    pub const fn realtime(realtime: bool) -> Self {
+        Self { realtime }
+    }
 }
 
 /// `url` with the password of any `user:password@` part replaced by `***`.

@@ -30,6 +30,7 @@ pub use signaling::SignalingLimits;
 
 /// How to run a kvs-local server.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// Address to listen on; port 0 picks a free port.
     pub addr: SocketAddr,

@@ -6,6 +6,7 @@ use crate::{Frame, MkvWriter, WriteError};
 
 /// How fragments are cut.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PackagerConfig {
     /// Target fragment length (KVS default 2 s).
     pub fragment_duration: Duration,

@@ -5,6 +5,7 @@ use crate::{Frame, SimpleTag, TrackInfo, TrackKind};
 
 /// How the stream's Segment is described.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct WriterConfig {
     /// Nanoseconds per timecode unit; KVS's default is 1 ms.
     pub timecode_scale_ns: u64,

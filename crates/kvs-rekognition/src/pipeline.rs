@@ -31,6 +31,7 @@ use crate::{Error, Rekognition, Result};
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct PipelineConfig {
     /// The face collection searched (created if missing).
     pub collection: String,

@@ -56,17 +56,15 @@ fn var(name: &str) -> String {
 
 /// ICE on one address, no mDNS (loopback: 127.0.0.1).
 fn ice_on(ip: IpAddr) -> IceConfig {
-    IceConfig {
-        host_addresses: vec![ip],
-        ..IceConfig::loopback()
-    }
+    let mut c = IceConfig::loopback();
+    c.host_addresses = vec![ip];
+    c
 }
 
 fn options(ip: IpAddr) -> SessionOptions {
-    SessionOptions {
-        ice: ice_on(ip),
-        ..SessionOptions::default()
-    }
+    let mut c = SessionOptions::default();
+    c.ice = ice_on(ip);
+    c
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -225,9 +223,10 @@ async fn viewer_leaving_signaling(config: &KvsConfig, id: ClientId) -> (Viewer, 
         .await
         .unwrap();
     let (transport, mut outgoing) = mpsc::channel(256);
-    let viewer_config = ViewerConfig {
-        ice,
-        ..ViewerConfig::default()
+    let viewer_config = {
+        let mut c = ViewerConfig::default();
+        c.ice = ice;
+        c
     };
     let (viewer, mut output) = Viewer::connect(viewer_config, transport).await.unwrap();
     let connected = tokio::time::timeout(Duration::from_secs(30), async {

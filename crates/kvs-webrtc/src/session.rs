@@ -28,6 +28,7 @@ const OUTGOING: usize = 256;
 
 /// How a session connects.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SessionOptions {
     /// Local addresses and extra ICE servers; the channel's TURN servers are added.
     pub ice: IceConfig,

@@ -114,12 +114,14 @@ async fn play_in_chromium(extra_query: &str) -> String {
     .await
     .unwrap();
     let (to_signaling, mut outgoing) = mpsc::channel(256);
-    let config = MasterConfig {
-        ice: IceConfig {
-            mdns: false,
-            ..IceConfig::default()
-        },
-        ..MasterConfig::default()
+    let config = {
+        let mut c = MasterConfig::default();
+        c.ice = {
+            let mut c = IceConfig::default();
+            c.mdns = false;
+            c
+        };
+        c
     };
     let (master, mut events) = Master::new(config, source.tracks(), to_signaling).unwrap();
     let master = Arc::new(master);

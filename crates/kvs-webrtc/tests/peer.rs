@@ -38,11 +38,12 @@ impl Relay {
 
     fn with_ice(tracks: &[TrackInfo], ice: IceConfig) -> Self {
         let (master_out, mut master_out_rx) = mpsc::channel::<Outgoing>(256);
-        let config = MasterConfig {
-            ice: ice.clone(),
+        let config = {
+            let mut c = MasterConfig::default();
+            c.ice = ice.clone();
             // A viewer that closes is noticed about 5 s later (ICE consent), then dropped.
-            disconnected_timeout: Duration::from_millis(500),
-            ..MasterConfig::default()
+            c.disconnected_timeout = Duration::from_millis(500);
+            c
         };
         let (master, master_events) = Master::new(config, tracks, master_out).unwrap();
         let master = Arc::new(master);
@@ -87,9 +88,10 @@ impl Relay {
             .unwrap()
             .insert(id.clone(), viewer_in);
         let (viewer_out, mut viewer_out_rx) = mpsc::channel::<Outgoing>(256);
-        let config = ViewerConfig {
-            ice: self.ice.clone(),
-            ..ViewerConfig::default()
+        let config = {
+            let mut c = ViewerConfig::default();
+            c.ice = self.ice.clone();
+            c
         };
         let (viewer, output) = Viewer::connect(config, viewer_out).await.unwrap();
         let viewer = Arc::new(viewer);
@@ -385,10 +387,11 @@ async fn turn_server(username: &str, password: &str) -> (turn::server::Server, I
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_only_peers_connect_through_turn() {
     let (turn, server) = turn_server("kvs", "secret").await;
-    let ice = IceConfig {
-        servers: vec![server],
-        relay_only: true,
-        ..IceConfig::loopback()
+    let ice = {
+        let mut c = IceConfig::loopback();
+        c.servers = vec![server];
+        c.relay_only = true;
+        c
     };
     let source = test_pattern().await;
     let relay = Relay::with_ice(source.tracks(), ice);

@@ -52,11 +52,10 @@ async fn local() -> Local {
 }
 
 fn loopback(relay_only: bool) -> SessionOptions {
-    SessionOptions {
-        ice: IceConfig::loopback(),
-        relay_only,
-        ..SessionOptions::default()
-    }
+    let mut c = SessionOptions::default();
+    c.ice = IceConfig::loopback();
+    c.relay_only = relay_only;
+    c
 }
 
 async fn master(local: &Local, relay_only: bool) -> MasterSession {
@@ -207,13 +206,15 @@ async fn wrong_turn_credentials_fail_in_relay_only_mode() {
     .await
     .unwrap();
     let (transport, mut outgoing) = mpsc::channel(64);
-    let config = ViewerConfig {
-        ice: IceConfig {
-            servers,
-            relay_only: true,
-            ..IceConfig::loopback()
-        },
-        ..ViewerConfig::default()
+    let config = {
+        let mut c = ViewerConfig::default();
+        c.ice = {
+            let mut c = IceConfig::loopback();
+            c.servers = servers;
+            c.relay_only = true;
+            c
+        };
+        c
     };
     let (viewer, mut output) = Viewer::connect(config, transport).await.unwrap();
     let viewer = Arc::new(viewer);
@@ -245,13 +246,11 @@ async fn wrong_turn_credentials_fail_in_relay_only_mode() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_master_renews_its_turn_credentials_and_later_viewers_relay_with_them() {
     let local = local().await;
-    let master = master_with(
-        &local,
-        SessionOptions {
-            ice_refresh: Duration::from_millis(300),
-            ..loopback(true)
-        },
-    )
+    let master = master_with(&local, {
+        let mut c = loopback(true);
+        c.ice_refresh = Duration::from_millis(300);
+        c
+    })
     .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let fetched = local.kvs.server().calls("GetIceServerConfig");

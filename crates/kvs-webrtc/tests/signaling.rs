@@ -38,11 +38,10 @@ async fn local(limits: SignalingLimits) -> Local {
 }
 
 fn fast() -> SignalingOptions {
-    SignalingOptions {
-        min_backoff: Duration::from_millis(50),
-        max_backoff: Duration::from_millis(200),
-        ..SignalingOptions::default()
-    }
+    let mut c = SignalingOptions::default();
+    c.min_backoff = Duration::from_millis(50);
+    c.max_backoff = Duration::from_millis(200);
+    c
 }
 
 impl Local {

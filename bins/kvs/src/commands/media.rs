@@ -180,15 +180,16 @@ pub(crate) async fn session_url(
     if mode != PlaybackMode::Live && range.is_none() {
         bail!("--on-demand and --replay need --last or --start");
     }
-    let options = HlsOptions {
-        mode,
-        range,
-        expires: args
+    let options = {
+        let mut c = HlsOptions::default();
+        c.mode = mode;
+        c.range = range;
+        c.expires = args
             .expires
             .as_deref()
             .map(kvs_types::parse_duration)
-            .transpose()?,
-        ..HlsOptions::default()
+            .transpose()?;
+        c
     };
     let archive = kvs_archive::ArchiveClient::new(config);
     if dash && args.ts {

@@ -71,8 +71,10 @@ pub(crate) async fn run(
     // Opening a GStreamer pipeline blocks (it waits for the tracks): keep it off the runtime.
     let opened = {
         let src = src.clone();
-        tokio::task::spawn_blocking(move || MediaSource::open(&src, SourceOptions { realtime }))
-            .await?
+        tokio::task::spawn_blocking(move || {
+            MediaSource::open(&src, SourceOptions::realtime(realtime))
+        })
+        .await?
     };
     let media = opened.with_context(|| format!("cannot open {src}"))?;
     let tracks = media.tracks().to_vec();

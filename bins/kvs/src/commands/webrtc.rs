@@ -17,11 +17,10 @@ use crate::commands::put::source;
 use crate::output;
 
 fn options(relay_only: bool) -> SessionOptions {
-    SessionOptions {
-        ice: IceConfig::default(),
-        relay_only,
-        ..SessionOptions::default()
-    }
+    let mut c = SessionOptions::default();
+    c.ice = IceConfig::default();
+    c.relay_only = relay_only;
+    c
 }
 
 async fn channel(config: &KvsConfig, name: &str, create: bool) -> anyhow::Result<ChannelRef> {

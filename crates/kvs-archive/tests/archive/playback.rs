@@ -50,12 +50,11 @@ async fn probe_concatenation(urls: &[Url], dir: &Path, name: &str) -> kvs_testki
 }
 
 fn on_demand(rec: &Recording, from: f64, to: f64) -> HlsOptions {
-    HlsOptions {
-        mode: PlaybackMode::OnDemand,
-        range: Some(rec.range(from, to)),
-        expires: Some(Duration::from_secs(600)),
-        ..HlsOptions::default()
-    }
+    let mut c = HlsOptions::default();
+    c.mode = PlaybackMode::OnDemand;
+    c.range = Some(rec.range(from, to));
+    c.expires = Some(Duration::from_secs(600));
+    c
 }
 
 #[tokio::test]
@@ -120,9 +119,10 @@ async fn hls_on_demand_plays_the_fragments_of_its_range() {
 async fn hls_mpeg_ts_segments_play() {
     let rec = Recording::new(4).await;
     let dir = tempfile::tempdir().unwrap();
-    let options = HlsOptions {
-        mpeg_ts: true,
-        ..on_demand(&rec, 0.0, 4.0)
+    let options = {
+        let mut c = on_demand(&rec, 0.0, 4.0);
+        c.mpeg_ts = true;
+        c
     };
     let master_url =
         Url::parse(&rec.archive().hls_url(&rec.stream, &options).await.unwrap()).unwrap();
@@ -146,10 +146,11 @@ async fn hls_mpeg_ts_segments_play() {
 #[tokio::test]
 async fn hls_live_lists_the_newest_fragments_and_no_end() {
     let rec = Recording::new(6).await;
-    let options = HlsOptions {
-        mode: PlaybackMode::Live,
-        max_fragments: Some(3),
-        ..HlsOptions::default()
+    let options = {
+        let mut c = HlsOptions::default();
+        c.mode = PlaybackMode::Live;
+        c.max_fragments = Some(3);
+        c
     };
     let master_url =
         Url::parse(&rec.archive().hls_url(&rec.stream, &options).await.unwrap()).unwrap();
@@ -245,10 +246,11 @@ async fn dash_on_demand_manifest_leads_to_every_fragment() {
 #[tokio::test]
 async fn dash_live_manifest_is_dynamic() {
     let rec = Recording::new(4).await;
-    let options = HlsOptions {
-        mode: PlaybackMode::Live,
-        max_fragments: Some(2),
-        ..HlsOptions::default()
+    let options = {
+        let mut c = HlsOptions::default();
+        c.mode = PlaybackMode::Live;
+        c.max_fragments = Some(2);
+        c
     };
     let mpd_url =
         Url::parse(&rec.archive().dash_url(&rec.stream, &options).await.unwrap()).unwrap();

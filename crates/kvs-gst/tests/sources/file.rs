@@ -7,7 +7,7 @@ use crate::support::{
     assert_avc, assert_ordered, count, gst_launch, key_count, make_mkv, make_mp4, read_all,
 };
 
-const OFFLINE: SourceOptions = SourceOptions { realtime: false };
+const OFFLINE: SourceOptions = SourceOptions::realtime(false);
 
 #[test]
 fn mkv_with_h264_and_aac_is_passed_through() {
@@ -125,8 +125,7 @@ fn realtime_files_play_at_real_speed() {
     make_mp4(&path);
 
     let started = Instant::now();
-    let mut source =
-        MediaSource::open(&Source::File(path), SourceOptions { realtime: true }).unwrap();
+    let mut source = MediaSource::open(&Source::File(path), SourceOptions::realtime(true)).unwrap();
     let frames = read_all(&mut source);
     assert_eq!(frames.len(), 60);
     // 2 s of media cannot come out of clock-synchronised sinks much faster than in 2 s.

@@ -386,9 +386,10 @@ impl Ingest {
     }
 
     fn set_tracks(&mut self, tracks: Vec<TrackInfo>) -> Result<(), Fail> {
-        let config = WriterConfig {
-            timecode_scale_ns: self.pending_scale.unwrap_or(1_000_000),
-            ..WriterConfig::default()
+        let config = {
+            let mut c = WriterConfig::default();
+            c.timecode_scale_ns = self.pending_scale.unwrap_or(1_000_000);
+            c
         };
         let writer =
             MkvWriter::new(config, tracks).map_err(|_| self.fail(ErrorId::InvalidMkvData))?;

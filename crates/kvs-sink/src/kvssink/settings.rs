@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use gstreamer as gst;
 use kvs_media::{OverflowPolicy, ProducerConfig, Storage};
-use kvs_mkv::PackagerConfig;
 use kvs_types::{DataRetention, Region, StreamName, TagKey, TagValue};
 
 use super::StreamingType;
@@ -253,12 +252,11 @@ impl Settings {
                 StreamingType::Offline => OverflowPolicy::Block,
                 StreamingType::Realtime | StreamingType::NearRealtime => OverflowPolicy::DropOldest,
             };
-            c.fragments = PackagerConfig {
-                fragment_duration: Duration::from_millis(u64::from(self.fragment_duration)),
-                key_frame_fragmentation: self.key_frame_fragmentation,
-                // The producer always sends ABSOLUTE timecodes (see `Settings::ignored`).
-                absolute_fragment_times: true,
-            };
+            c.fragments.fragment_duration =
+                Duration::from_millis(u64::from(self.fragment_duration));
+            c.fragments.key_frame_fragmentation = self.key_frame_fragmentation;
+            // The producer always sends ABSOLUTE timecodes (see `Settings::ignored`).
+            c.fragments.absolute_fragment_times = true;
             // 0 turns the staleness check off, as in the C++ element.
             c.connection_staleness = match self.connection_staleness {
                 0 => Duration::from_secs(365 * 24 * 3600),

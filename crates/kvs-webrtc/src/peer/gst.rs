@@ -29,7 +29,7 @@ impl GstSource {
     /// Opens the source on a blocking thread (GStreamer waits up to 15 s for the first key
     /// frame). Files are read in real time, as a camera would deliver them.
     pub async fn open(source: Source) -> Result<Self> {
-        let options = SourceOptions { realtime: true };
+        let options = SourceOptions::realtime(true);
         let source = tokio::task::spawn_blocking(move || MediaSource::open(&source, options))
             .await
             .map_err(|e| PeerError::SourceThread(e.to_string()))??;

@@ -25,6 +25,7 @@ pub struct IceServer {
 
 /// How a peer finds a path to the other side.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IceConfig {
     /// STUN and TURN servers.
     pub servers: Vec<IceServer>,

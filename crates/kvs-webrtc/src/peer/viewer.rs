@@ -28,6 +28,7 @@ const EVENTS: usize = 256;
 
 /// How a [`Viewer`] connects.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ViewerConfig {
     /// ICE servers, relay-only mode and local addresses.
     pub ice: IceConfig,

@@ -43,6 +43,7 @@ impl Role {
 
 /// How the connection is kept up.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SignalingOptions {
     /// How often a WebSocket ping is sent, so idle connections stay open (default 30 s).
     pub ping_interval: Duration,

@@ -30,6 +30,7 @@ const EVENTS: usize = 256;
 
 /// How a [`Master`] serves viewers.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MasterConfig {
     /// ICE servers, relay-only mode and local addresses.
     pub ice: IceConfig,
