@@ -424,18 +424,89 @@ pub struct Still {
     pub image: Result<Vec<u8>, String>,
 }
 
+/// A GetImages request being set up; made by [`ArchiveClient::images`].
+#[must_use = "an images request does nothing until `fetch` is awaited"]
+pub struct ImagesRequest<'a> {
+    client: &'a ArchiveClient,
+    stream: StreamRef,
+    range: TimeRange,
+    clock: Clock,
+    every: std::time::Duration,
+    format: StillFormat,
+    width: Option<u32>,
+}
+
+impl std::fmt::Debug for ImagesRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImagesRequest")
+            .field("stream", &self.stream)
+            .field("range", &self.range)
+            .field("clock", &self.clock)
+            .field("every", &self.every)
+            .field("format", &self.format)
+            .field("width", &self.width)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ImagesRequest<'_> {
+    /// Which clock the range is on (default: the producer's).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// One still per `every` of the range (default: 1 s; KVS takes 200 ms to 20 s).
+    pub fn every(mut self, every: std::time::Duration) -> Self {
+        self.every = every;
+        self
+    }
+
+    /// The encoding (default: JPEG at quality 80).
+    pub fn format(mut self, format: StillFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Scale to `width` pixels wide; the height follows the aspect ratio (default: the
+    /// video's own size).
+    pub fn width(mut self, width: u32) -> Self {
+        self.width = Some(width);
+        self
+    }
+
+    /// Fetches every page of stills, in time order.
+    pub async fn fetch(self) -> Result<Vec<Still>, ArchiveError> {
+        self.client.fetch_images(self).await
+    }
+}
+
 impl ArchiveClient {
-    /// GetImages: a still every `every` over `range` (all pages), optionally scaled to
-    /// `width` pixels wide (height follows the aspect ratio).
-    pub async fn images(
-        &self,
-        stream: &StreamRef,
-        range: TimeRange,
-        clock: Clock,
-        every: std::time::Duration,
-        format: StillFormat,
-        width: Option<u32>,
-    ) -> Result<Vec<Still>, ArchiveError> {
+    /// Stills (GetImages) sampled over `range` of `stream`, to be fetched with
+    /// [`ImagesRequest::fetch`].
+    pub fn images(&self, stream: &StreamRef, range: TimeRange) -> ImagesRequest<'_> {
+        ImagesRequest {
+            client: self,
+            stream: stream.clone(),
+            range,
+            clock: Clock::default(),
+            every: std::time::Duration::from_secs(1),
+            format: StillFormat::Jpeg(80),
+            width: None,
+        }
+    }
+
+    async fn fetch_images(&self, request: ImagesRequest<'_>) -> Result<Vec<Still>, ArchiveError> {
+        let ImagesRequest {
+            stream,
+            range,
+            clock,
+            every,
+            format,
+            width,
+            ..
+        } = request;
+        let stream = &stream;
         use aws_sdk_kinesisvideoarchivedmedia::types::{
             Format, FormatConfigKey, ImageSelectorType,
         };

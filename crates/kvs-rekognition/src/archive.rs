@@ -33,14 +33,11 @@ pub async fn frame_image(
 ) -> Result<Vec<u8>> {
     let stream = stream_of(m)?;
     let stills = archive
-        .images(
-            &stream,
-            range(m, Duration::ZERO, 2 * STILL_INTERVAL)?,
-            Clock::Producer,
-            STILL_INTERVAL,
-            format,
-            None,
-        )
+        .images(&stream, range(m, Duration::ZERO, 2 * STILL_INTERVAL)?)
+        .clock(Clock::Producer)
+        .every(STILL_INTERVAL)
+        .format(format)
+        .fetch()
         .await?;
     let mut why = "GetImages returned no image".to_owned();
     for still in stills {

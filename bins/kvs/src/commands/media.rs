@@ -225,16 +225,11 @@ pub(crate) async fn images(
     std::fs::create_dir_all(&args.output_dir)
         .with_context(|| format!("cannot create {}", args.output_dir.display()))?;
     let archive = kvs_archive::ArchiveClient::new(config);
-    let stills = archive
-        .images(
-            &stream,
-            range,
-            kvs_archive::Clock::Producer,
-            every,
-            still,
-            args.width,
-        )
-        .await?;
+    let mut request = archive.images(&stream, range).every(every).format(still);
+    if let Some(width) = args.width {
+        request = request.width(width);
+    }
+    let stills = request.fetch().await?;
     let mut written = Vec::new();
     let mut missing = 0;
     for s in stills {

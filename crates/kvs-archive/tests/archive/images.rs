@@ -32,14 +32,12 @@ async fn images_are_scaled_jpegs_of_the_range() {
     let rec = Recording::new(5).await;
     let stills = rec
         .archive()
-        .images(
-            &rec.stream,
-            rec.range(1.0, 3.0),
-            Clock::Producer,
-            Duration::from_millis(500),
-            StillFormat::Jpeg(80),
-            Some(32),
-        )
+        .images(&rec.stream, rec.range(1.0, 3.0))
+        .clock(Clock::Producer)
+        .every(Duration::from_millis(500))
+        .format(StillFormat::Jpeg(80))
+        .width(32)
+        .fetch()
         .await
         .unwrap();
     assert!((4..=5).contains(&stills.len()), "{} stills", stills.len());
