@@ -5,42 +5,12 @@
 
 use std::time::Duration;
 
-use aws_sdk_kinesis::primitives::Blob;
 use kvs_endpoint::KvsConfig;
 use kvs_rekognition::{Checkpoint, DataStreams, Error, ReadRecord, RecordReader, StartPosition};
 use kvs_testkit::LocalKvs;
 
-/// A record as a processor writes it, for frame `n` of fragment `fragment`.
-fn record(fragment: u32, n: u32, who: Option<&str>) -> Vec<u8> {
-    let matched = who.map_or(String::new(), |who| {
-        format!(
-            r#"{{"Similarity":97.5,"Face":{{"BoundingBox":{{"Width":0.5,"Height":0.5,"Left":0.2,"Top":0.2}},
-               "FaceId":"face-{who}","Confidence":99.9,"ImageId":"img-{who}","ExternalImageId":"{who}"}}}}"#
-        )
-    });
-    format!(
-        r#"{{"InputInformation":{{"KinesisVideo":{{"StreamArn":"arn:aws:kinesisvideo:us-east-1:123456789012:stream/cam/1",
-           "FragmentNumber":"9134385233318143239268206260774392014619735{fragment:04}",
-           "ServerTimestamp":1700000000.5,"ProducerTimestamp":1700000000.25,"FrameOffsetInSeconds":{}}}}},
-           "StreamProcessorInformation":{{"Status":"RUNNING"}},
-           "FaceSearchResponse":[{{"DetectedFace":{{"BoundingBox":{{"Width":0.1,"Height":0.2,"Left":0.3,"Top":0.4}},
-             "Confidence":99.0,"Landmarks":[],"Pose":{{"Pitch":0,"Roll":0,"Yaw":0}},
-             "Quality":{{"Brightness":50,"Sharpness":50}}}},"MatchedFaces":[{matched}]}}]}}"#,
-        f64::from(n) * 0.2
-    )
-    .into_bytes()
-}
-
-async fn put(config: &KvsConfig, key: &str, data: Vec<u8>) {
-    aws_sdk_kinesis::Client::new(config.sdk_config())
-        .put_record()
-        .stream_name("kvs-ml")
-        .partition_key(key)
-        .data(Blob::new(data))
-        .send()
-        .await
-        .unwrap();
-}
+mod support;
+use support::{STREAM, put, record};
 
 async fn read(reader: &mut RecordReader, n: usize) -> Vec<Result<ReadRecord, Error>> {
     let mut out = Vec::new();
@@ -60,14 +30,14 @@ async fn the_reader_reads_every_shard_skips_bad_records_and_resumes_after_a_rest
     let config = local.config().clone();
     let streams = DataStreams::new(&config);
     let (info, created) = streams
-        .ensure("kvs-ml", 2, Duration::from_secs(10))
+        .ensure(STREAM, 2, Duration::from_secs(10))
         .await
         .unwrap();
     assert!(created);
     assert_eq!(info.stream_status, "ACTIVE");
     assert_eq!(info.open_shard_count, 2);
     let (_, again) = streams
-        .ensure("kvs-ml", 2, Duration::from_secs(10))
+        .ensure(STREAM, 2, Duration::from_secs(10))
         .await
         .unwrap();
     assert!(!again, "an existing stream is kept");
@@ -82,7 +52,7 @@ async fn the_reader_reads_every_shard_skips_bad_records_and_resumes_after_a_rest
     }
     put(&config, "junk", b"not json".to_vec()).await;
 
-    let mut reader = RecordReader::open(&config, "kvs-ml", StartPosition::TrimHorizon)
+    let mut reader = RecordReader::open(&config, STREAM, StartPosition::TrimHorizon)
         .await
         .unwrap()
         .poll_interval(Duration::from_millis(50), Duration::from_millis(200));
@@ -120,7 +90,7 @@ async fn the_reader_reads_every_shard_skips_bad_records_and_resumes_after_a_rest
 
     // Restart: the records are still there and a reader resumes after its checkpoint.
     local.restart().await;
-    let mut latest = RecordReader::open(&config, "kvs-ml", StartPosition::Latest)
+    let mut latest = RecordReader::open(&config, STREAM, StartPosition::Latest)
         .await
         .unwrap()
         .poll_interval(Duration::from_millis(50), Duration::from_millis(200));
@@ -128,7 +98,7 @@ async fn the_reader_reads_every_shard_skips_bad_records_and_resumes_after_a_rest
     put(&config, "gate", record(2, 1, None)).await;
 
     let saved = Checkpoint::load(&file).unwrap().unwrap();
-    let mut resumed = RecordReader::open(&config, "kvs-ml", StartPosition::After(saved))
+    let mut resumed = RecordReader::open(&config, STREAM, StartPosition::After(saved))
         .await
         .unwrap()
         .poll_interval(Duration::from_millis(50), Duration::from_millis(200));
@@ -156,7 +126,7 @@ async fn the_reader_reads_every_shard_skips_bad_records_and_resumes_after_a_rest
         .unwrap();
     assert_eq!(m[0].who(), "biden");
 
-    let all = RecordReader::open(&config, "kvs-ml", StartPosition::TrimHorizon)
+    let all = RecordReader::open(&config, STREAM, StartPosition::TrimHorizon)
         .await
         .unwrap();
     drop(all);
@@ -165,11 +135,11 @@ async fn the_reader_reads_every_shard_skips_bad_records_and_resumes_after_a_rest
 
 async fn streams_gone(config: &KvsConfig) {
     let streams = DataStreams::new(config);
-    streams.delete("kvs-ml").await.unwrap();
-    let err = streams.describe("kvs-ml").await.unwrap_err();
+    streams.delete(STREAM).await.unwrap();
+    let err = streams.describe(STREAM).await.unwrap_err();
     assert!(matches!(err, Error::DataStreamNotFound(_)), "{err}");
     assert!(err.to_string().contains("kvs faces pipeline up"), "{err}");
-    let err = RecordReader::open(config, "kvs-ml", StartPosition::Latest)
+    let err = RecordReader::open(config, STREAM, StartPosition::Latest)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::DataStreamNotFound(_)), "{err}");

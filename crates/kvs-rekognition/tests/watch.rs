@@ -7,59 +7,13 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use aws_sdk_kinesis::primitives::Blob;
-use kvs_endpoint::KvsConfig;
-use kvs_local::{Config, Server};
 use kvs_rekognition::{
     Checkpoint, DataStreams, StartPosition, Watch, WatchBuilder, WatchEvent, WatchStats,
 };
+use kvs_testkit::LocalKvs;
 
-const STREAM: &str = "kvs-ml";
-
-async fn start(dir: &Path) -> (Server, KvsConfig) {
-    let server = Server::start(Config::new(dir)).await.unwrap();
-    let c = server.credentials().clone();
-    let config = KvsConfig::for_endpoint(
-        server.url(),
-        "us-east-1",
-        &c.access_key_id,
-        &c.secret_access_key,
-    )
-    .await;
-    (server, config)
-}
-
-/// A record as a processor writes it: one face in frame `n` of fragment `fragment`, matching
-/// `who` (or no one).
-fn record(fragment: u32, n: u32, who: Option<&str>) -> Vec<u8> {
-    let matched = who.map_or(String::new(), |who| {
-        format!(
-            r#"{{"Similarity":97.5,"Face":{{"FaceId":"face-{who}","ExternalImageId":"{who}"}}}}"#
-        )
-    });
-    format!(
-        r#"{{"InputInformation":{{"KinesisVideo":{{"StreamArn":"arn:aws:kinesisvideo:us-east-1:123456789012:stream/cam/1",
-           "FragmentNumber":"9134385233318143239268206260774392014619735{fragment:04}",
-           "ServerTimestamp":1700000000.5,"ProducerTimestamp":1700000000.25,"FrameOffsetInSeconds":{}}}}},
-           "StreamProcessorInformation":{{"Status":"RUNNING"}},
-           "FaceSearchResponse":[{{"DetectedFace":{{"BoundingBox":{{"Width":0.1,"Height":0.2,"Left":0.3,"Top":0.4}},
-             "Confidence":99.0}},
-             "MatchedFaces":[{matched}]}}]}}"#,
-        f64::from(n) * 0.2
-    )
-    .into_bytes()
-}
-
-async fn put(config: &KvsConfig, data: Vec<u8>) {
-    aws_sdk_kinesis::Client::new(config.sdk_config())
-        .put_record()
-        .stream_name(STREAM)
-        .partition_key("door-faces")
-        .data(Blob::new(data))
-        .send()
-        .await
-        .unwrap();
-}
+mod support;
+use support::{STREAM, put, record};
 
 fn watch(checkpoint: &Path) -> WatchBuilder {
     Watch::builder(STREAM)
@@ -80,16 +34,16 @@ fn who(event: &WatchEvent) -> Option<String> {
 
 #[tokio::test]
 async fn a_watch_skips_bad_records_keeps_its_checkpoint_and_resumes_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let checkpoint = dir.path().join("watch.checkpoint");
-    let (server, config) = start(&dir.path().join("data")).await;
+    let mut local = LocalKvs::start().await;
+    let config = local.config().clone();
+    let checkpoint = local.scratch_dir().join("watch.checkpoint");
     DataStreams::new(&config)
         .ensure(STREAM, 1, Duration::from_secs(10))
         .await
         .unwrap();
-    put(&config, record(1, 0, Some("obama"))).await;
-    put(&config, b"not json".to_vec()).await;
-    put(&config, record(1, 1, Some("biden"))).await;
+    put(&config, "door-faces", record(1, 0, Some("obama"))).await;
+    put(&config, "door-faces", b"not json".to_vec()).await;
+    put(&config, "door-faces", record(1, 1, Some("biden"))).await;
 
     // Stopped by a signal, fired once the three records are in.
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -146,11 +100,11 @@ async fn a_watch_skips_bad_records_keeps_its_checkpoint_and_resumes_after_a_rest
         "saved on stopping"
     );
     assert_eq!(first.close().unwrap(), expected);
-    server.shutdown().await;
+    local.stop().await;
 
     // Restart: only what was written after the checkpoint, then the deadline stops it.
-    let (server, config) = start(&dir.path().join("data")).await;
-    put(&config, record(2, 0, Some("harris"))).await;
+    local.restart().await;
+    put(&config, "door-faces", record(2, 0, Some("harris"))).await;
     let opened = Instant::now();
     let mut second = watch(&checkpoint)
         .stop_after(Duration::from_secs(2))
@@ -177,24 +131,23 @@ async fn a_watch_skips_bad_records_keeps_its_checkpoint_and_resumes_after_a_rest
         .unwrap();
     assert!(third.next_matches().await.unwrap().is_none());
     assert_eq!(third.close().unwrap(), WatchStats::default());
-    server.shutdown().await;
 }
 
 #[tokio::test]
 async fn next_matches_passes_over_frames_without_a_match_and_bad_records() {
-    let dir = tempfile::tempdir().unwrap();
-    let (server, config) = start(dir.path()).await;
-    DataStreams::new(&config)
+    let local = LocalKvs::start().await;
+    let config = local.config();
+    DataStreams::new(config)
         .ensure(STREAM, 1, Duration::from_secs(10))
         .await
         .unwrap();
-    put(&config, record(1, 0, None)).await;
-    put(&config, b"{}".to_vec()).await;
-    put(&config, record(1, 1, Some("obama"))).await;
+    put(config, "door-faces", record(1, 0, None)).await;
+    put(config, "door-faces", b"{}".to_vec()).await;
+    put(config, "door-faces", record(1, 1, Some("obama"))).await;
     let mut watch = Watch::builder(STREAM)
         .from(StartPosition::TrimHorizon)
         .poll_interval(Duration::from_millis(50), Duration::from_millis(200))
-        .open(&config)
+        .open(config)
         .await
         .unwrap();
     let (record, matches) = tokio::time::timeout(Duration::from_secs(10), watch.next_matches())
@@ -207,5 +160,4 @@ async fn next_matches_passes_over_frames_without_a_match_and_bad_records() {
     assert_eq!(record.matches(), matches);
     let stats = watch.close().unwrap();
     assert_eq!((stats.records, stats.matches, stats.skipped), (2, 1, 1));
-    server.shutdown().await;
 }
