@@ -31,17 +31,14 @@ async fn sigkill_during_upload_loses_nothing_acknowledged_and_duplicates_nothing
         .unwrap();
 
     let stream = StreamRef::parse("cam").unwrap();
-    let producer_config = {
-        let mut c = ProducerConfig::default();
-        c.storage = Storage::Disk {
-            dir: scratch.path().join("store"),
-            max_bytes: 256 << 20,
-        };
-        c.min_backoff = Duration::from_millis(50);
-        c.max_backoff = Duration::from_millis(400);
-        c.connection_staleness = Duration::from_secs(5);
-        c
+    let mut producer_config = ProducerConfig::default();
+    producer_config.storage = Storage::Disk {
+        dir: scratch.path().join("store"),
+        max_bytes: 256 << 20,
     };
+    producer_config.min_backoff = Duration::from_millis(50);
+    producer_config.max_backoff = Duration::from_millis(400);
+    producer_config.connection_staleness = Duration::from_secs(5);
     // 12 fragments of 1 s at 20 fps, from a minute ago in whole milliseconds (as KVS stores
     // timecodes); the server dies after about a third of them
     let start_ms = epoch_ns(SystemTime::now()) / 1_000_000 - 60_000;

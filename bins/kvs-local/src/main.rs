@@ -81,19 +81,16 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let Command::Serve(args) = cli.command;
-    let config = {
-        let mut c = Config::new(args.data_dir);
-        c.addr = args.addr;
-        c.credentials = Credentials {
-            access_key_id: args.access_key_id,
-            secret_access_key: args.secret_access_key,
-        };
-        c.region = args.region;
-        c.account_id = args.account_id;
-        c.turn_port = args.turn_port;
-        c.face_models = args.face_models;
-        c
+    let mut config = Config::new(args.data_dir);
+    config.addr = args.addr;
+    config.credentials = Credentials {
+        access_key_id: args.access_key_id,
+        secret_access_key: args.secret_access_key,
     };
+    config.region = args.region;
+    config.account_id = args.account_id;
+    config.turn_port = args.turn_port;
+    config.face_models = args.face_models;
     let server = Server::start(config).await?;
     let creds = server.credentials();
     // One write, errors ignored: whoever started us may have stopped reading stdout.

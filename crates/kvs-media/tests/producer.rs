@@ -52,14 +52,12 @@ fn frames(base_ms: u64, from: u64, to: u64) -> Vec<Frame> {
 }
 
 fn test_config(storage: Storage) -> ProducerConfig {
-    {
-        let mut c = ProducerConfig::default();
-        c.storage = storage;
-        c.min_backoff = Duration::from_millis(50);
-        c.max_backoff = Duration::from_millis(300);
-        c.connection_staleness = Duration::from_secs(10);
-        c
-    }
+    let mut config = ProducerConfig::default();
+    config.storage = storage;
+    config.min_backoff = Duration::from_millis(50);
+    config.max_backoff = Duration::from_millis(300);
+    config.connection_staleness = Duration::from_secs(10);
+    config
 }
 
 async fn read_all(config: &KvsConfig, stream: &StreamRef) -> Vec<MediaFragment> {

@@ -223,11 +223,8 @@ async fn viewer_leaving_signaling(config: &KvsConfig, id: ClientId) -> (Viewer, 
         .await
         .unwrap();
     let (transport, mut outgoing) = mpsc::channel(256);
-    let viewer_config = {
-        let mut c = ViewerConfig::default();
-        c.ice = ice;
-        c
-    };
+    let mut viewer_config = ViewerConfig::default();
+    viewer_config.ice = ice;
     let (viewer, mut output) = Viewer::connect(viewer_config, transport).await.unwrap();
     let connected = tokio::time::timeout(Duration::from_secs(30), async {
         loop {

@@ -114,13 +114,10 @@ async fn play_in_chromium(extra_query: &str) -> String {
     .await
     .unwrap();
     let (to_signaling, mut outgoing) = mpsc::channel(256);
-    let config = {
-        let mut c = MasterConfig::default();
-        c.ice = {
-            let mut c = IceConfig::default();
-            c.mdns = false;
-            c
-        };
+    let mut config = MasterConfig::default();
+    config.ice = {
+        let mut c = IceConfig::default();
+        c.mdns = false;
         c
     };
     let (master, mut events) = Master::new(config, source.tracks(), to_signaling).unwrap();

@@ -38,13 +38,10 @@ impl Relay {
 
     fn with_ice(tracks: &[TrackInfo], ice: IceConfig) -> Self {
         let (master_out, mut master_out_rx) = mpsc::channel::<Outgoing>(256);
-        let config = {
-            let mut c = MasterConfig::default();
-            c.ice = ice.clone();
-            // A viewer that closes is noticed about 5 s later (ICE consent), then dropped.
-            c.disconnected_timeout = Duration::from_millis(500);
-            c
-        };
+        let mut config = MasterConfig::default();
+        config.ice = ice.clone();
+        // A viewer that closes is noticed about 5 s later (ICE consent), then dropped.
+        config.disconnected_timeout = Duration::from_millis(500);
         let (master, master_events) = Master::new(config, tracks, master_out).unwrap();
         let master = Arc::new(master);
         let to_viewers: Arc<Mutex<HashMap<ClientId, mpsc::Sender<Incoming>>>> = Arc::default();
@@ -88,11 +85,8 @@ impl Relay {
             .unwrap()
             .insert(id.clone(), viewer_in);
         let (viewer_out, mut viewer_out_rx) = mpsc::channel::<Outgoing>(256);
-        let config = {
-            let mut c = ViewerConfig::default();
-            c.ice = self.ice.clone();
-            c
-        };
+        let mut config = ViewerConfig::default();
+        config.ice = self.ice.clone();
         let (viewer, output) = Viewer::connect(config, viewer_out).await.unwrap();
         let viewer = Arc::new(viewer);
 
@@ -387,12 +381,9 @@ async fn turn_server(username: &str, password: &str) -> (turn::server::Server, I
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_only_peers_connect_through_turn() {
     let (turn, server) = turn_server("kvs", "secret").await;
-    let ice = {
-        let mut c = IceConfig::loopback();
-        c.servers = vec![server];
-        c.relay_only = true;
-        c
-    };
+    let mut ice = IceConfig::loopback();
+    ice.servers = vec![server];
+    ice.relay_only = true;
     let source = test_pattern().await;
     let relay = Relay::with_ice(source.tracks(), ice);
     let _feeding = source.start(relay.master.frame_sink());

@@ -206,14 +206,11 @@ async fn wrong_turn_credentials_fail_in_relay_only_mode() {
     .await
     .unwrap();
     let (transport, mut outgoing) = mpsc::channel(64);
-    let config = {
-        let mut c = ViewerConfig::default();
-        c.ice = {
-            let mut c = IceConfig::loopback();
-            c.servers = servers;
-            c.relay_only = true;
-            c
-        };
+    let mut config = ViewerConfig::default();
+    config.ice = {
+        let mut c = IceConfig::loopback();
+        c.servers = servers;
+        c.relay_only = true;
         c
     };
     let (viewer, mut output) = Viewer::connect(config, transport).await.unwrap();

@@ -180,17 +180,14 @@ pub(crate) async fn session_url(
     if mode != PlaybackMode::Live && range.is_none() {
         bail!("--on-demand and --replay need --last or --start");
     }
-    let options = {
-        let mut c = HlsOptions::default();
-        c.mode = mode;
-        c.range = range;
-        c.expires = args
-            .expires
-            .as_deref()
-            .map(kvs_types::parse_duration)
-            .transpose()?;
-        c
-    };
+    let mut options = HlsOptions::default();
+    options.mode = mode;
+    options.range = range;
+    options.expires = args
+        .expires
+        .as_deref()
+        .map(kvs_types::parse_duration)
+        .transpose()?;
     let archive = kvs_archive::ArchiveClient::new(config);
     if dash && args.ts {
         bail!("--ts applies to HLS; DASH uses fragmented MP4");

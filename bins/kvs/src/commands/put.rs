@@ -87,14 +87,11 @@ pub(crate) async fn run(
             .join(" + ")
     );
 
-    let mut producer_config = {
-        let mut c = ProducerConfig::default();
-        c.storage = storage;
-        c.overflow = match args.overflow {
-            Overflow::DropOldest => OverflowPolicy::DropOldest,
-            Overflow::Block => OverflowPolicy::Block,
-        };
-        c
+    let mut producer_config = ProducerConfig::default();
+    producer_config.storage = storage;
+    producer_config.overflow = match args.overflow {
+        Overflow::DropOldest => OverflowPolicy::DropOldest,
+        Overflow::Block => OverflowPolicy::Block,
     };
     producer_config.fragments.fragment_duration = fragment_duration;
     let producer = Producer::builder(config, stream.clone())

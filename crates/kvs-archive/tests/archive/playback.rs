@@ -119,11 +119,8 @@ async fn hls_on_demand_plays_the_fragments_of_its_range() {
 async fn hls_mpeg_ts_segments_play() {
     let rec = Recording::new(4).await;
     let dir = tempfile::tempdir().unwrap();
-    let options = {
-        let mut c = on_demand(&rec, 0.0, 4.0);
-        c.mpeg_ts = true;
-        c
-    };
+    let mut options = on_demand(&rec, 0.0, 4.0);
+    options.mpeg_ts = true;
     let master_url =
         Url::parse(&rec.archive().hls_url(&rec.stream, &options).await.unwrap()).unwrap();
     let (_, master) = get_text(&master_url).await;
@@ -146,12 +143,9 @@ async fn hls_mpeg_ts_segments_play() {
 #[tokio::test]
 async fn hls_live_lists_the_newest_fragments_and_no_end() {
     let rec = Recording::new(6).await;
-    let options = {
-        let mut c = HlsOptions::default();
-        c.mode = PlaybackMode::Live;
-        c.max_fragments = Some(3);
-        c
-    };
+    let mut options = HlsOptions::default();
+    options.mode = PlaybackMode::Live;
+    options.max_fragments = Some(3);
     let master_url =
         Url::parse(&rec.archive().hls_url(&rec.stream, &options).await.unwrap()).unwrap();
     assert_eq!(
@@ -246,12 +240,9 @@ async fn dash_on_demand_manifest_leads_to_every_fragment() {
 #[tokio::test]
 async fn dash_live_manifest_is_dynamic() {
     let rec = Recording::new(4).await;
-    let options = {
-        let mut c = HlsOptions::default();
-        c.mode = PlaybackMode::Live;
-        c.max_fragments = Some(2);
-        c
-    };
+    let mut options = HlsOptions::default();
+    options.mode = PlaybackMode::Live;
+    options.max_fragments = Some(2);
     let mpd_url =
         Url::parse(&rec.archive().dash_url(&rec.stream, &options).await.unwrap()).unwrap();
     let (_, mpd) = get_text(&mpd_url).await;

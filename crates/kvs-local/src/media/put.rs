@@ -386,11 +386,8 @@ impl Ingest {
     }
 
     fn set_tracks(&mut self, tracks: Vec<TrackInfo>) -> Result<(), Fail> {
-        let config = {
-            let mut c = WriterConfig::default();
-            c.timecode_scale_ns = self.pending_scale.unwrap_or(1_000_000);
-            c
-        };
+        let mut config = WriterConfig::default();
+        config.timecode_scale_ns = self.pending_scale.unwrap_or(1_000_000);
         let writer =
             MkvWriter::new(config, tracks).map_err(|_| self.fail(ErrorId::InvalidMkvData))?;
         self.writer = Some(writer);

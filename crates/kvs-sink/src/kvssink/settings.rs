@@ -243,26 +243,23 @@ impl Settings {
                 }
             })?;
         let tags = self.tags()?;
-        let producer = {
-            let mut c = ProducerConfig::default();
-            c.storage = Storage::Memory {
-                max_bytes: u64::from(self.storage_size) * 1024 * 1024,
-            };
-            c.overflow = match self.streaming_type {
-                StreamingType::Offline => OverflowPolicy::Block,
-                StreamingType::Realtime | StreamingType::NearRealtime => OverflowPolicy::DropOldest,
-            };
-            c.fragments.fragment_duration =
-                Duration::from_millis(u64::from(self.fragment_duration));
-            c.fragments.key_frame_fragmentation = self.key_frame_fragmentation;
-            // The producer always sends ABSOLUTE timecodes (see `Settings::ignored`).
-            c.fragments.absolute_fragment_times = true;
-            // 0 turns the staleness check off, as in the C++ element.
-            c.connection_staleness = match self.connection_staleness {
-                0 => Duration::from_secs(365 * 24 * 3600),
-                s => Duration::from_secs(u64::from(s)),
-            };
-            c
+        let mut producer = ProducerConfig::default();
+        producer.storage = Storage::Memory {
+            max_bytes: u64::from(self.storage_size) * 1024 * 1024,
+        };
+        producer.overflow = match self.streaming_type {
+            StreamingType::Offline => OverflowPolicy::Block,
+            StreamingType::Realtime | StreamingType::NearRealtime => OverflowPolicy::DropOldest,
+        };
+        producer.fragments.fragment_duration =
+            Duration::from_millis(u64::from(self.fragment_duration));
+        producer.fragments.key_frame_fragmentation = self.key_frame_fragmentation;
+        // The producer always sends ABSOLUTE timecodes (see `Settings::ignored`).
+        producer.fragments.absolute_fragment_times = true;
+        // 0 turns the staleness check off, as in the C++ element.
+        producer.connection_staleness = match self.connection_staleness {
+            0 => Duration::from_secs(365 * 24 * 3600),
+            s => Duration::from_secs(u64::from(s)),
         };
         let content_type = (self.content_type != DEFAULT_CONTENT_TYPE)
             .then(|| self.content_type.trim().to_owned())
