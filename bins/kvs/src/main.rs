@@ -29,12 +29,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("kvs: error: {}", one_sentence(&e));
+            let sdk_detail = commands::service_error(&e).and_then(|se| se.detail());
             if debug {
                 eprintln!("kvs: debug: {e:?}");
-                if let Some(detail) = commands::service_error(&e).and_then(|se| se.detail()) {
+                if let Some(detail) = sdk_detail {
                     eprintln!("kvs: debug: SDK error: {detail}");
                 }
-            } else if commands::service_error(&e).is_some_and(|se| se.detail().is_some()) {
+            } else if sdk_detail.is_some() {
                 eprintln!("kvs: (--debug shows the SDK's whole error)");
             }
             ExitCode::FAILURE

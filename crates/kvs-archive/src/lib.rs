@@ -214,21 +214,16 @@ impl ArchiveClient {
         let mut guard = PartialFile(Some(partial.clone()));
         let mut file = tokio::fs::File::create(&partial).await.map_err(io)?;
         let mut bytes = 0u64;
-        let result: Result<(), ArchiveError> = async {
-            while let Some(chunk) = out.payload.next().await {
-                let chunk = chunk.map_err(|e| ArchiveError::Interrupted {
-                    bytes,
-                    reason: e.to_string(),
-                })?;
-                file.write_all(&chunk).await.map_err(io)?;
-                bytes += chunk.len() as u64;
-                progress(bytes, total);
-            }
-            file.sync_all().await.map_err(io)?;
-            Ok(())
+        while let Some(chunk) = out.payload.next().await {
+            let chunk = chunk.map_err(|e| ArchiveError::Interrupted {
+                bytes,
+                reason: e.to_string(),
+            })?;
+            file.write_all(&chunk).await.map_err(io)?;
+            bytes += chunk.len() as u64;
+            progress(bytes, total);
         }
-        .await;
-        result?;
+        file.sync_all().await.map_err(io)?;
         drop(file);
         if overwrite {
             tokio::fs::rename(&partial, path).await
