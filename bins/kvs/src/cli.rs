@@ -31,6 +31,10 @@ pub(crate) struct GlobalArgs {
     /// Send every request to this endpoint (e.g. a kvs-local at http://127.0.0.1:4567).
     #[arg(long, global = true)]
     pub(crate) endpoint_url: Option<String>,
+    /// Check https/wss endpoints against the CA certificates in this PEM file instead of the
+    /// default roots (overrides AWS_CA_BUNDLE), e.g. a kvs-local's: `kvs-local ca --path`.
+    #[arg(long, global = true)]
+    pub(crate) ca_bundle: Option<PathBuf>,
     /// Data directory of the embedded kvs-local.
     #[arg(long, global = true, env = "KVS_LOCAL_DATA_DIR")]
     pub(crate) local_data_dir: Option<PathBuf>,

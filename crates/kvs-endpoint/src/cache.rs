@@ -23,6 +23,10 @@ impl<K: Eq + Hash + Clone> TtlCache<K> {
         }
     }
 
+    pub(crate) fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     /// The cached value for `key`, or the result of `fetch`; a failed fetch caches nothing.
     pub(crate) async fn get_or_fetch<E, F, Fut>(&self, key: &K, fetch: F) -> Result<String, E>
     where

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use aws_config::meta::region::ProvideRegion;
 use aws_config::{BehaviorVersion, SdkConfig};
 
+use crate::trust::CaBundle;
 use crate::{EndpointResolver, RequestSigner};
 use std::time::Duration;
 
@@ -31,6 +32,10 @@ pub struct LoadOptions {
     /// Data directory of the embedded kvs-local (else `KVS_LOCAL_DATA_DIR`, else
     /// `$XDG_DATA_HOME/kvs-rs/local` or `~/.local/share/kvs-rs/local`).
     pub local_data_dir: Option<PathBuf>,
+    /// PEM file of the certificate authorities https and wss endpoints are checked against,
+    /// instead of the default roots (else `AWS_CA_BUNDLE`); e.g. a kvs-local's
+    /// `<data dir>/tls/ca.pem`.
+    pub ca_bundle: Option<PathBuf>,
 }
 
 impl LoadOptions {
@@ -49,6 +54,12 @@ impl LoadOptions {
     /// Sets the endpoint URL of every service.
     pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
         self.endpoint_url = Some(url.into());
+        self
+    }
+
+    /// Sets the CA bundle (PEM) that https and wss endpoints are checked against.
+    pub fn ca_bundle(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_bundle = Some(path.into());
         self
     }
 
@@ -126,6 +137,14 @@ pub enum ConfigError {
     #[cfg(feature = "embedded")]
     #[error("cannot start the embedded kvs-local: {0}")]
     Embedded(#[from] kvs_local::StartError),
+    /// The CA bundle cannot be used.
+    #[error("cannot use the CA bundle {path} (AWS_CA_BUNDLE or --ca-bundle): {reason}")]
+    CaBundle {
+        /// The file, as given.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// No home directory to put the embedded kvs-local's data in.
     #[error(
         "no data directory for the embedded kvs-local: set KVS_LOCAL_DATA_DIR or HOME, or give LoadOptions::local_data_dir"
@@ -139,6 +158,7 @@ pub struct KvsConfig {
     sdk: SdkConfig,
     target: Target,
     resolver: Arc<EndpointResolver>,
+    ca: Option<Arc<CaBundle>>,
     #[cfg(feature = "embedded")]
     _embedded: Option<Arc<kvs_local::Server>>,
 }
@@ -147,6 +167,7 @@ impl fmt::Debug for KvsConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KvsConfig")
             .field("target", &self.target)
+            .field("ca_bundle", &self.ca_bundle())
             .finish_non_exhaustive()
     }
 }
@@ -159,6 +180,18 @@ impl KvsConfig {
     /// Builds the configuration: an explicit endpoint wins, then a configured region (AWS),
     /// else the embedded kvs-local.
     pub async fn load(opts: LoadOptions) -> Result<Self, ConfigError> {
+        let ca_bundle = opts
+            .ca_bundle
+            .clone()
+            .or_else(|| env("AWS_CA_BUNDLE").map(PathBuf::from));
+        let config = Self::load_target(opts).await?;
+        match ca_bundle {
+            Some(path) => config.with_ca_bundle(path),
+            None => Ok(config),
+        }
+    }
+
+    async fn load_target(opts: LoadOptions) -> Result<Self, ConfigError> {
         let profile = opts.profile.clone().or_else(|| env("AWS_PROFILE"));
         let endpoint = opts
             .endpoint_url
@@ -260,6 +293,7 @@ impl KvsConfig {
             sdk,
             target,
             resolver: Arc::new(resolver),
+            ca: None,
             #[cfg(feature = "embedded")]
             _embedded: None,
         }
@@ -284,7 +318,10 @@ impl KvsConfig {
                 data_dir,
                 started_here: false,
             };
-            return Ok(config);
+            return match running.ca_file {
+                Some(ca) => config.with_ca_bundle(ca),
+                None => Ok(config),
+            };
         }
         let server = kvs_local::Server::start(kvs_local::Config::new(&data_dir)).await?;
         let creds = server.credentials().clone();
@@ -300,8 +337,12 @@ impl KvsConfig {
             data_dir,
             started_here: true,
         };
+        let ca_file = server.ca_file().map(PathBuf::from);
         config._embedded = Some(Arc::new(server));
-        Ok(config)
+        match ca_file {
+            Some(ca) => config.with_ca_bundle(ca),
+            None => Ok(config),
+        }
     }
 
     #[cfg(not(feature = "embedded"))]
@@ -336,6 +377,34 @@ impl KvsConfig {
     pub fn with_endpoint_ttl(mut self, ttl: Duration) -> Self {
         self.resolver = Arc::new(EndpointResolver::new(self.kinesis_video(), ttl));
         self
+    }
+
+    /// This configuration checking https and wss endpoints against the certificate
+    /// authorities in `path` (PEM) instead of the default roots, as `AWS_CA_BUNDLE` does:
+    /// every SDK client, the PutMedia client and the signaling WebSocket.
+    pub fn with_ca_bundle(mut self, path: impl Into<PathBuf>) -> Result<Self, ConfigError> {
+        let bundle = CaBundle::read(&path.into())?;
+        self.sdk = self
+            .sdk
+            .to_builder()
+            .http_client(bundle.http_client())
+            .build();
+        self.ca = Some(Arc::new(bundle));
+        let ttl = self.resolver.ttl();
+        self.resolver = Arc::new(EndpointResolver::new(self.kinesis_video(), ttl));
+        Ok(self)
+    }
+
+    /// The CA bundle https and wss endpoints are checked against, if one replaces the default
+    /// roots.
+    pub fn ca_bundle(&self) -> Option<&std::path::Path> {
+        self.ca.as_deref().map(CaBundle::path)
+    }
+
+    /// TLS settings for clients made outside the AWS SDK (HTTP streams, WebSockets) that
+    /// trust what this configuration trusts; `None` means the default roots.
+    pub fn tls_client_config(&self) -> Option<Arc<rustls::ClientConfig>> {
+        self.ca.as_deref().map(CaBundle::tls_client_config)
     }
 
     /// A Kinesis Video Streams control-plane client.

@@ -20,6 +20,9 @@ pub enum ErrorKind {
     VersionMismatch,
     /// The request never got an answer (network, timeout, DNS).
     Transport,
+    /// The endpoint's TLS certificate is not trusted (unknown CA, wrong host name, expired):
+    /// retrying will not help, trusting its CA will (`AWS_CA_BUNDLE`).
+    Certificate,
     /// Anything else the service said.
     Other,
 }
@@ -141,15 +144,25 @@ where
                 message: "no answer: the request timed out".to_owned(),
                 detail,
             },
-            SdkError::DispatchFailure(failure) => Self {
-                kind: ErrorKind::Transport,
-                code: None,
-                message: unreachable_reason(
-                    failure.as_connector_error().is_some_and(|c| c.is_timeout()),
-                    detail.as_deref().unwrap_or_default(),
-                ),
-                detail,
-            },
+            SdkError::DispatchFailure(failure) => {
+                let chain = detail.as_deref().unwrap_or_default();
+                let (kind, message) = match certificate_problem(chain) {
+                    Some(problem) => (ErrorKind::Certificate, untrusted(problem)),
+                    None => (
+                        ErrorKind::Transport,
+                        unreachable_reason(
+                            failure.as_connector_error().is_some_and(|c| c.is_timeout()),
+                            chain,
+                        ),
+                    ),
+                };
+                Self {
+                    kind,
+                    code: None,
+                    message,
+                    detail,
+                }
+            }
             _ => Self {
                 kind: ErrorKind::Other,
                 code: err.code().map(Box::from),
@@ -158,6 +171,34 @@ where
             },
         }
     }
+}
+
+/// What is wrong with the server's certificate, if that is why the connection failed (rustls'
+/// words in the connector's error chain).
+pub(crate) fn certificate_problem(chain: &str) -> Option<&'static str> {
+    let chain = chain.to_ascii_lowercase();
+    if !chain.contains("certificate") {
+        return None;
+    }
+    Some(
+        if chain.contains("unknownissuer") || chain.contains("unknown issuer") {
+            "is signed by a certificate authority this client does not trust"
+        } else if chain.contains("notvalidforname") || chain.contains("not valid for name") {
+            "is not for this host name"
+        } else if chain.contains("expired") {
+            "has expired"
+        } else {
+            "was not accepted"
+        },
+    )
+}
+
+/// The message for an untrusted certificate: what is wrong and how to trust it.
+pub(crate) fn untrusted(problem: &str) -> String {
+    format!(
+        "the endpoint's TLS certificate {problem}: give its CA certificate with AWS_CA_BUNDLE \
+         or --ca-bundle (a kvs-local's is printed by `kvs-local ca`)"
+    )
 }
 
 /// Why a request never got an answer, in a few words, from the connector's error chain.
@@ -203,8 +244,20 @@ mod tests {
             .contains("refused")
         );
         assert!(unreachable_reason(true, "").contains("timed out"));
+        assert!(unreachable_reason(false, "tls handshake eof").contains("TLS"));
+    }
+
+    #[test]
+    fn certificate_problems_say_how_to_trust_the_ca() {
+        use super::{certificate_problem, untrusted};
+        let chain = "dispatch failure: io error: client error (Connect): invalid peer certificate: UnknownIssuer";
+        let problem = certificate_problem(chain).unwrap_or_default();
+        assert!(problem.contains("does not trust"), "{problem}");
+        assert!(untrusted(problem).contains("AWS_CA_BUNDLE"));
         assert!(
-            unreachable_reason(false, "invalid peer certificate: UnknownIssuer").contains("TLS")
+            certificate_problem("invalid peer certificate: NotValidForName")
+                .is_some_and(|p| p.contains("host name"))
         );
+        assert_eq!(certificate_problem("connection refused"), None);
     }
 }

@@ -5,6 +5,7 @@ mod config;
 mod error;
 mod resolver;
 mod signer;
+mod trust;
 
 pub use config::{ConfigError, KvsConfig, LoadOptions, Target};
 pub use error::{ErrorKind, ServiceError};

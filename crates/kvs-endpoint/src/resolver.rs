@@ -64,6 +64,11 @@ impl EndpointResolver {
         }
     }
 
+    /// How long resolved endpoints are kept.
+    pub(crate) fn ttl(&self) -> Duration {
+        self.data.ttl()
+    }
+
     /// The endpoint serving `api` for `stream` (`GetDataEndpoint`).
     pub async fn data_endpoint(
         &self,

@@ -24,6 +24,10 @@ pub struct RunningServer {
     pub secret_access_key: String,
     /// The region in its ARNs.
     pub region: String,
+    /// The CA certificate that signed its https certificate (same port as `url`), when it is
+    /// the data directory's own.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl RunningServer {

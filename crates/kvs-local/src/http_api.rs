@@ -14,7 +14,8 @@ use http::{HeaderValue, Method, StatusCode};
 use crate::App;
 use crate::auth::{self, Payload};
 use crate::error::ApiError;
-use crate::{control, kinesis, media, rekognition, signaling};
+use crate::origin::Origin;
+use crate::{control, cors, kinesis, media, rekognition, signaling};
 
 /// The largest JSON request body accepted.
 const MAX_JSON_BODY: usize = 1 << 20;
@@ -27,6 +28,7 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let app = &app;
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let cors_origin = req.headers().get(http::header::ORIGIN).cloned();
     let mut resp = match route(app, req).await {
         Ok(r) => r,
         Err(e) => {
@@ -37,6 +39,7 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     if let Ok(id) = HeaderValue::from_str(&request_id()) {
         resp.headers_mut().insert("x-amzn-RequestId", id);
     }
+    cors::allow(cors_origin, resp.headers_mut());
     resp
 }
 
@@ -58,6 +61,10 @@ fn media_operation(path: &str) -> Option<&'static str> {
 
 async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
+    let origin = Origin::of(&parts, &app.config.authority);
+    if let Some(preflight) = cors::preflight(&parts) {
+        return Ok(preflight);
+    }
     // The browser viewer page and its scripts: static files, opened without a signature.
     if parts.method == Method::GET
         && let Some(page) = crate::viewer::serve(parts.uri.path(), parts.uri.query()).await
@@ -126,7 +133,8 @@ async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
         "GetClip" => media::clip::get_clip(app, &body).await,
         "GetHLSStreamingSessionURL" => {
             let url =
-                media::playback::session_url(app, &body, media::playback::Protocol::Hls).await?;
+                media::playback::session_url(app, &origin, &body, media::playback::Protocol::Hls)
+                    .await?;
             Ok(axum::Json(url).into_response())
         }
         "GetImages" => Ok(axum::Json(media::images::get_images(app, &body).await?).into_response()),
@@ -136,13 +144,14 @@ async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
         .into_response()),
         "GetDASHStreamingSessionURL" => {
             let url =
-                media::playback::session_url(app, &body, media::playback::Protocol::Dash).await?;
+                media::playback::session_url(app, &origin, &body, media::playback::Protocol::Dash)
+                    .await?;
             Ok(axum::Json(url).into_response())
         }
         "ListFragments" => {
             Ok(axum::Json(media::list::list_fragments(app, &body).await?).into_response())
         }
-        _ => control::handle(app, operation, &body).await,
+        _ => control::handle(app, &origin, operation, &body).await,
     }
 }
 

@@ -3,6 +3,7 @@
 mod auth;
 mod clock;
 mod control;
+mod cors;
 mod datadir;
 mod db;
 mod error;
@@ -10,9 +11,11 @@ mod http_api;
 mod ids;
 mod kinesis;
 mod media;
+mod origin;
 mod protocol;
 mod rekognition;
 mod signaling;
+mod tls;
 mod viewer;
 
 use std::collections::HashMap;
@@ -27,6 +30,7 @@ pub use auth::Credentials;
 pub use datadir::RunningServer;
 pub use error::ApiError;
 pub use signaling::SignalingLimits;
+pub use tls::{LocalCa, Tls, TlsError};
 
 /// How to run a kvs-local server.
 #[derive(Debug, Clone)]
@@ -52,6 +56,9 @@ pub struct Config {
     pub face_models: Option<PathBuf>,
     /// UDP port of the TURN/STUN server (on the same IP as `addr`); 0 picks a free one.
     pub turn_port: u16,
+    /// https and wss on the same port as http and ws (default: a certificate from the data
+    /// directory's own CA, see [`LocalCa`]).
+    pub tls: Tls,
 }
 
 impl Config {
@@ -76,6 +83,7 @@ impl Config {
             signaling: SignalingLimits::default(),
             turn_port: 0,
             face_models: None,
+            tls: Tls::default(),
         }
     }
 }
@@ -115,6 +123,9 @@ pub enum StartError {
     /// The media store could not be opened.
     #[error("cannot open the media store: {0}")]
     Media(String),
+    /// The TLS certificate could not be created or loaded.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -168,7 +179,8 @@ pub(crate) struct App {
 }
 
 pub(crate) struct ResolvedConfig {
-    pub(crate) public_url: String,
+    /// `host:port` of the listening address (loopback when it listens on every address).
+    pub(crate) authority: String,
     pub(crate) credentials: Credentials,
     pub(crate) region: Region,
     pub(crate) account_id: AccountId,
@@ -191,6 +203,8 @@ impl App {
 /// A running kvs-local. Dropping it stops the server; [`Server::shutdown`] also waits for it.
 pub struct Server {
     url: String,
+    ca_file: Option<PathBuf>,
+    tls: bool,
     addr: SocketAddr,
     app: Arc<App>,
     stop: watch::Sender<bool>,
@@ -228,6 +242,10 @@ impl Server {
             addr
         };
         let url = format!("http://{host}");
+        let tls = tls::ServerTls::new(&config.tls, &data_dir, addr)?;
+        let ca_file = tls.as_ref().and_then(|t| t.ca_file.clone());
+        let serves_tls = tls.is_some();
+        let listener = tls::listener::DualListener::new(listener, tls.map(|t| t.acceptor));
         let turn_secret = auth::hmac(&session_key, b"kvs-local TURN secret");
         let turn = signaling::turn::TurnServer::start(host.ip(), config.turn_port, turn_secret)
             .await
@@ -237,7 +255,7 @@ impl Server {
             })?;
         let app = Arc::new(App {
             config: ResolvedConfig {
-                public_url: url.clone(),
+                authority: host.to_string(),
                 credentials: config.credentials.clone(),
                 region: config.region.clone(),
                 account_id: config.account_id.clone(),
@@ -259,6 +277,7 @@ impl Server {
             access_key_id: config.credentials.access_key_id.clone(),
             secret_access_key: config.credentials.secret_access_key.clone(),
             region: config.region.to_string(),
+            ca_file: ca_file.clone(),
         })?;
 
         let (stop, mut stopped) = watch::channel(false);
@@ -278,11 +297,8 @@ impl Server {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            // Acks are small writes that must not wait for Nagle's algorithm.
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            if let Err(e) = axum::serve(listener, router)
+            let service = router.into_make_service_with_connect_info::<tls::listener::Scheme>();
+            if let Err(e) = axum::serve(listener, service)
                 .with_graceful_shutdown(shutdown)
                 .await
             {
@@ -298,6 +314,8 @@ impl Server {
         tracing::info!(%url, data_dir = %data_dir.display(), "kvs-local listening");
         Ok(Self {
             url,
+            ca_file,
+            tls: serves_tls,
             addr,
             app,
             stop,
@@ -309,6 +327,19 @@ impl Server {
     /// The endpoint URL, e.g. `http://127.0.0.1:4567`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The https endpoint URL on the same port, e.g. `https://127.0.0.1:4567`; `None` when TLS
+    /// is [`Tls::Disabled`].
+    pub fn https_url(&self) -> Option<String> {
+        self.tls
+            .then(|| self.url.replacen("http://", "https://", 1))
+    }
+
+    /// The CA certificate file clients must trust for [`Server::https_url`], when the server
+    /// certificate is its data directory's own ([`Tls::LocalCa`]).
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
     }
 
     /// The bound socket address.

@@ -161,6 +161,21 @@ pub enum ProducerError {
     /// The producer was already finished.
     #[error("the producer has finished")]
     Finished,
+    /// The HTTP client could not be set up with the configuration's TLS settings.
+    #[error("cannot set up the PutMedia HTTP client: {0}")]
+    HttpClient(String),
+}
+
+/// The PutMedia client: it trusts what `config` trusts (its CA bundle, else the default roots).
+fn http_client(config: &KvsConfig) -> Result<reqwest::Client, ProducerError> {
+    let builder = reqwest::Client::builder();
+    let builder = match config.tls_client_config() {
+        Some(tls) => builder.tls_backend_preconfigured((*tls).clone()),
+        None => builder,
+    };
+    builder
+        .build()
+        .map_err(|e| ProducerError::HttpClient(e.to_string()))
 }
 
 #[derive(Default)]
@@ -289,7 +304,7 @@ impl Producer {
             resolver: config.resolver().clone(),
             signer: config.signer("kinesisvideo"),
             stream,
-            http: reqwest::Client::new(),
+            http: http_client(&config)?,
         };
         let sender = tokio::spawn(connection.run());
         Ok(Self {

@@ -202,6 +202,32 @@ impl LocalKvs {
         .await
     }
 
+    /// A client configuration for this server's https endpoint (same port), trusting the
+    /// data directory's CA and nothing else.
+    ///
+    /// # Panics
+    /// When the server was configured without TLS.
+    pub async fn https_config(&self) -> KvsConfig {
+        let ca = self
+            .server()
+            .ca_file()
+            .expect("kvs-local serves https with its data directory's CA");
+        self.config_via(&self.https_url())
+            .await
+            .with_ca_bundle(ca)
+            .unwrap_or_else(|e| panic!("the kvs-local CA is a usable bundle: {e}"))
+    }
+
+    /// The https endpoint URL on the same port, `https://127.0.0.1:<port>`.
+    ///
+    /// # Panics
+    /// When the server was configured without TLS.
+    pub fn https_url(&self) -> String {
+        self.server()
+            .https_url()
+            .expect("kvs-local serves https (kvs_local::Tls is not Disabled)")
+    }
+
     /// A client configuration for this server whose requests are signed with `secret`
     /// instead of the server's secret key, for tests of refused signatures.
     pub async fn config_with_secret(&self, secret: &str) -> KvsConfig {

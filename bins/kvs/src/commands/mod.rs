@@ -22,6 +22,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(se) if se.kind() == ErrorKind::Transport => {
             e.context(format!("no answer from {}", config.target()))
         }
+        Some(se) if se.kind() == ErrorKind::Certificate => {
+            e.context(format!("cannot connect securely to {}", config.target()))
+        }
         _ => e,
     })
 }
@@ -60,6 +63,7 @@ async fn connect(global: &GlobalArgs) -> anyhow::Result<KvsConfig> {
     opts.profile = global.profile.clone();
     opts.endpoint_url = global.endpoint_url.clone();
     opts.local_data_dir = global.local_data_dir.clone();
+    opts.ca_bundle = global.ca_bundle.clone();
     let config = KvsConfig::load(opts)
         .await
         .context("cannot configure the AWS client")?;

@@ -1,4 +1,6 @@
 //! Endpoints: GetDataEndpoint (a stream's media endpoint) and GetSignalingChannelEndpoint.
+//! Both answer with the scheme and host the request came with: an https client gets https and
+//! wss endpoints, a plain one http and ws (the same port serves both).
 
 use kvs_types::{ApiName, ChannelProtocol, ChannelRole};
 use serde::Deserialize;
@@ -8,6 +10,7 @@ use super::channels::ChannelSelector;
 use super::streams::StreamSelector;
 use crate::App;
 use crate::error::ApiError;
+use crate::origin::Origin;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -20,6 +23,7 @@ pub(super) struct GetDataEndpointInput {
 
 pub(super) async fn get_data_endpoint(
     app: &App,
+    origin: &Origin,
     input: GetDataEndpointInput,
 ) -> Result<Value, ApiError> {
     let api = input
@@ -30,7 +34,7 @@ pub(super) async fn get_data_endpoint(
         .find(|a| a.as_str() == api)
         .ok_or_else(|| ApiError::invalid_argument(format!("APIName {api:?} is not valid")))?;
     input.stream.load(app).await?;
-    Ok(json!({ "DataEndpoint": app.config.public_url }))
+    Ok(json!({ "DataEndpoint": origin.http_url() }))
 }
 
 #[derive(Deserialize)]
@@ -51,6 +55,7 @@ pub(super) struct GetSignalingEndpointInput {
 
 pub(super) async fn get_signaling_endpoint(
     app: &App,
+    origin: &Origin,
     input: GetSignalingEndpointInput,
 ) -> Result<Value, ApiError> {
     let arn = input
@@ -89,8 +94,8 @@ pub(super) async fn get_signaling_endpoint(
     let mut list = Vec::new();
     for p in protocols {
         let endpoint = match p {
-            ChannelProtocol::Wss => app.config.public_url.replacen("http", "ws", 1),
-            ChannelProtocol::Https => app.config.public_url.clone(),
+            ChannelProtocol::Wss => origin.ws_url(),
+            ChannelProtocol::Https => origin.http_url(),
             ChannelProtocol::Webrtc => {
                 return Err(ApiError::invalid_argument(
                     "The WEBRTC protocol needs a channel with media storage, which kvs-local does not offer",

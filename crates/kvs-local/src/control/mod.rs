@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::App;
 use crate::error::ApiError;
+use crate::origin::Origin;
 use crate::protocol::rest_json_body;
 
 pub(crate) use channels::ChannelSelector;
@@ -41,7 +42,12 @@ pub(crate) fn operation_for_path(path: &str) -> Option<&'static str> {
 }
 
 /// Runs one control-plane operation on a verified request body.
-pub(crate) async fn handle(app: &App, operation: &str, body: &[u8]) -> Result<Response, ApiError> {
+pub(crate) async fn handle(
+    app: &App,
+    origin: &Origin,
+    operation: &str,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let out = match operation {
         "CreateStream" => streams::create_stream(app, rest_json_body(body)?).await?,
         "DescribeStream" => streams::describe_stream(app, rest_json_body(body)?).await?,
@@ -51,7 +57,9 @@ pub(crate) async fn handle(app: &App, operation: &str, body: &[u8]) -> Result<Re
         "TagStream" => tags::tag_stream(app, rest_json_body(body)?).await?,
         "UntagStream" => tags::untag_stream(app, rest_json_body(body)?).await?,
         "ListTagsForStream" => tags::list_tags_for_stream(app, rest_json_body(body)?).await?,
-        "GetDataEndpoint" => endpoints::get_data_endpoint(app, rest_json_body(body)?).await?,
+        "GetDataEndpoint" => {
+            endpoints::get_data_endpoint(app, origin, rest_json_body(body)?).await?
+        }
         "CreateSignalingChannel" => channels::create_channel(app, rest_json_body(body)?).await?,
         "DescribeSignalingChannel" => {
             channels::describe_channel(app, rest_json_body(body)?).await?
@@ -59,7 +67,7 @@ pub(crate) async fn handle(app: &App, operation: &str, body: &[u8]) -> Result<Re
         "ListSignalingChannels" => channels::list_channels(app, rest_json_body(body)?).await?,
         "DeleteSignalingChannel" => channels::delete_channel(app, rest_json_body(body)?).await?,
         "GetSignalingChannelEndpoint" => {
-            endpoints::get_signaling_endpoint(app, rest_json_body(body)?).await?
+            endpoints::get_signaling_endpoint(app, origin, rest_json_body(body)?).await?
         }
         "TagResource" => tags::tag_resource(app, rest_json_body(body)?).await?,
         "UntagResource" => tags::untag_resource(app, rest_json_body(body)?).await?,

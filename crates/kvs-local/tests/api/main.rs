@@ -12,6 +12,7 @@ mod media;
 mod rekognition;
 mod restart;
 mod streams;
+mod tls;
 
 use aws_sdk_kinesisvideo::Client;
 use kvs_local::Server;

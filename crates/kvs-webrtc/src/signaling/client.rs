@@ -117,6 +117,8 @@ pub struct SignalingClient {
 struct Connector {
     resolver: Arc<EndpointResolver>,
     signer: RequestSigner,
+    /// The configuration's CA bundle, if it replaces the default roots.
+    tls: Option<Arc<rustls::ClientConfig>>,
     channel: Arn,
     role: Role,
 }
@@ -155,7 +157,8 @@ impl Connector {
         let request = signed
             .into_client_request()
             .map_err(|e| failed(e.to_string()))?;
-        match tokio_tungstenite::connect_async(request).await {
+        let tls = self.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+        match tokio_tungstenite::connect_async_tls_with_config(request, None, false, tls).await {
             Ok((socket, _)) => Ok(socket),
             Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
                 let body = resp
@@ -201,6 +204,7 @@ impl SignalingClient {
         let connector = Connector {
             resolver: config.resolver().clone(),
             signer: config.signer("kinesisvideo"),
+            tls: config.tls_client_config(),
             channel,
             role,
         };

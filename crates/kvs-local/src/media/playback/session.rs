@@ -12,6 +12,7 @@ use crate::auth;
 use crate::error::ApiError;
 use crate::media::request::{FragmentSelector, load_stream, timestamp_column};
 use crate::media::{StoredFragment, fragment_number, fragment_seq, now_ms};
+use crate::origin::Origin;
 use crate::protocol::{PageSize, epoch_ms_ceil, epoch_ms_floor, rest_json_body};
 
 /// LIVE answers 404 when nothing arrived for this long.
@@ -137,6 +138,7 @@ fn parse_enum<'a>(
 /// `POST /getHLSStreamingSessionURL` and `POST /getDASHStreamingSessionURL`.
 pub(crate) async fn session_url(
     app: &App,
+    origin: &Origin,
     body: &[u8],
     protocol: Protocol,
 ) -> Result<serde_json::Value, ApiError> {
@@ -268,7 +270,7 @@ pub(crate) async fn session_url(
         active.push(session.x);
     }
     let token = token_for(&app.session_key, &session)?;
-    let base = &app.config.public_url;
+    let base = origin.http_url();
     Ok(match protocol {
         Protocol::Hls => json!({
             "HLSStreamingSessionURL": format!("{base}/hls/v1/getHLSMasterPlaylist.m3u8?SessionToken={token}")
