@@ -45,6 +45,7 @@ pub fn offline(name: &str, scratch: &Path) -> Command {
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
         "AWS_SESSION_TOKEN",
+        "AWS_CA_BUNDLE",
         "KVS_LOCAL_DATA_DIR",
     ] {
         cmd.env_remove(var);
@@ -62,6 +63,7 @@ pub fn offline(name: &str, scratch: &Path) -> Command {
 pub struct ServerProcess {
     child: Child,
     url: String,
+    data_dir: PathBuf,
 }
 
 impl ServerProcess {
@@ -92,7 +94,11 @@ impl ServerProcess {
             .to_owned();
         // Keep draining stdout so the server never writes into a closed pipe.
         std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-        Self { child, url }
+        Self {
+            child,
+            url,
+            data_dir: data_dir.to_path_buf(),
+        }
     }
 
     /// The server's URL.
@@ -100,12 +106,40 @@ impl ServerProcess {
         &self.url
     }
 
+    /// The server's https URL (the same port).
+    pub fn https_url(&self) -> String {
+        self.url.replacen("http://", "https://", 1)
+    }
+
+    /// The CA certificate the server's https certificate chains to.
+    pub fn ca_file(&self) -> PathBuf {
+        self.data_dir.join("tls/ca.pem")
+    }
+
+    /// The server's certificate chain and key (PEM).
+    pub fn tls_files(&self) -> (PathBuf, PathBuf) {
+        let dir = self.data_dir.join("tls");
+        (dir.join("server.pem"), dir.join("server-key.pem"))
+    }
+
     /// `kvs` pointed at this server with its default credentials.
     pub fn kvs(&self, scratch: &Path) -> Command {
+        self.kvs_at(scratch, self.url())
+    }
+
+    /// `kvs` pointed at this server's https URL, trusting its CA.
+    pub fn kvs_over_https(&self, scratch: &Path) -> Command {
+        let mut cmd = self.kvs_at(scratch, &self.https_url());
+        cmd.arg("--ca-bundle").arg(self.ca_file());
+        cmd
+    }
+
+    /// `kvs` with this server's credentials pointed at `url` (a URL of this server).
+    pub fn kvs_at(&self, scratch: &Path, url: &str) -> Command {
         let mut cmd = offline("kvs", scratch);
         cmd.env("AWS_ACCESS_KEY_ID", "AKIDKVSLOCAL")
             .env("AWS_SECRET_ACCESS_KEY", "kvs-local-secret")
-            .args(["--endpoint-url", self.url(), "--region", "us-east-1"]);
+            .args(["--endpoint-url", url, "--region", "us-east-1"]);
         cmd
     }
 
@@ -136,6 +170,37 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The AWS CLI that `scripts/install-deps` puts into `target/py`, with no AWS configuration
+/// but kvs-local's credentials and region.
+pub fn aws_cli(scratch: &Path) -> Command {
+    let aws = workspace_root().join("target/py/bin/aws");
+    assert!(
+        aws.exists(),
+        "{} is missing: run scripts/install-deps (make test does)",
+        aws.display()
+    );
+    let mut cmd = Command::new(aws);
+    for var in [
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_CA_BUNDLE",
+        "AWS_SESSION_TOKEN",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AWS_CONFIG_FILE", scratch.join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            scratch.join("no-aws-credentials"),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", "AKIDKVSLOCAL")
+        .env("AWS_SECRET_ACCESS_KEY", "kvs-local-secret")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_PAGER", "");
+    cmd
 }
 
 /// A loopback address with a port that was free a moment ago.

@@ -5,7 +5,10 @@
 // `cargo test -p kvs-webrtc --test browser` while a Rust master streams.
 //
 // Environment: CHROMIUM (default /usr/bin/chromium, Debian's `chromium`), VIEWER_TIMEOUT_MS
-// (default 20000), VIEWER_SCREENSHOT (a PNG path to save the page to at the end).
+// (default 20000), VIEWER_SCREENSHOT (a PNG path to save the page to at the end), VIEWER_CA (a
+// CA certificate PEM, e.g. kvs-local's tls/ca.pem, that Chromium trusts for an https page).
+import { X509Certificate, createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
 const url = process.argv[2];
@@ -18,6 +21,14 @@ const timeout = Number(process.env.VIEWER_TIMEOUT_MS || 20000);
 const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(2)}s`;
 
+// Trust exactly that CA: Chromium accepts certificate chains that contain its public key.
+const trust = [];
+if (process.env.VIEWER_CA) {
+  const spki = new X509Certificate(readFileSync(process.env.VIEWER_CA))
+    .publicKey.export({ type: 'spki', format: 'der' });
+  trust.push(`--ignore-certificate-errors-spki-list=${createHash('sha256').update(spki).digest('base64')}`);
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
@@ -29,6 +40,7 @@ const browser = await chromium.launch({
     // Real host addresses in the candidates rather than mDNS .local names, which the Rust
     // master would have to resolve by multicast.
     '--disable-features=WebRtcHideLocalIpsWithMdns',
+    ...trust,
   ],
 });
 let ok = false;

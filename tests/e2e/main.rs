@@ -7,4 +7,5 @@ mod durability;
 mod faces;
 mod put;
 mod standalone;
+mod tls;
 mod webrtc;

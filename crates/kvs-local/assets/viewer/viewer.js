@@ -2,6 +2,8 @@
 //   DescribeSignalingChannel (the ARN) -> GetSignalingChannelEndpoint (WSS and HTTPS, role
 //   VIEWER) -> GetIceServerConfig on the HTTPS endpoint -> KVSWebRTC.SignalingClient ->
 //   RTCPeerConnection with a receive-only video transceiver: offer, trickle ICE, answer.
+// Served over https, the SignalingClient signs its wss:// URL with the SDK's own signer; only
+// over plain http (a ws:// endpoint, which that signer refuses) does sigv4.js sign it.
 //
 // Form values may come from the query string (channel, region, endpoint, accessKeyId,
 // secretAccessKey, sessionToken, clientId, relayOnly=1, autoconnect=1); credentials are
@@ -133,10 +135,13 @@ async function connect() {
     credentials: config.credentials,
     systemClockOffset: 0,
   };
-  // The SDK's signer only signs wss:// URLs; a local kvs-local's endpoint is ws://.
-  if (!endpoints.WSS.startsWith('wss://')) {
+  // Over https the SDK signs the wss:// URL itself, exactly as users' pages do. Over plain
+  // http, kvs-local returns a ws:// endpoint, which the SDK's signer refuses: sign it here.
+  if (location.protocol !== 'https:' && !endpoints.WSS.startsWith('wss://')) {
     options.requestSigner = new RequestSigner(config.region, config.credentials);
   }
+  log('signaling', endpoints.WSS,
+    options.requestSigner ? '(URL signed by sigv4.js)' : '(URL signed by the SDK)');
   const signaling = new KVSWebRTC.SignalingClient(options);
   current.signaling = signaling;
 
