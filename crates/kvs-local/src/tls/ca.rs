@@ -20,7 +20,7 @@ const CA_CERT: &str = "ca.pem";
 const CA_KEY: &str = "ca-key.pem";
 const SERVER_CERT: &str = "server.pem";
 const SERVER_KEY: &str = "server-key.pem";
-const SERVER_META: &str = "server.json";
+const SERVER_META: &str = "server-names.json";
 
 /// How long the CA is valid.
 const CA_LIFETIME: Duration = Duration::days(10 * 365);
