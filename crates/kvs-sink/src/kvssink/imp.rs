@@ -240,7 +240,7 @@ fn stats_structure(stats: &ProducerStats) -> gst::Structure {
 }
 
 /// The AWS configuration from the plan: static credentials from the properties, else the
-/// standard chain (environment, profile, instance role).
+/// standard chain (environment, profile, instance role); `AWS_CA_BUNDLE` either way.
 async fn load_config(plan: &Plan) -> Result<KvsConfig, String> {
     match &plan.credentials {
         Some(c) => {
@@ -257,7 +257,12 @@ async fn load_config(plan: &Plan) -> Result<KvsConfig, String> {
             if let Some(url) = &plan.endpoint_url {
                 loader = loader.endpoint_url(url);
             }
-            Ok(KvsConfig::from_sdk_config(loader.load().await))
+            let config = KvsConfig::from_sdk_config(loader.load().await);
+            // As KvsConfig::load does: a CA bundle (e.g. a kvs-local's over https).
+            match std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) {
+                Some(ca) => config.with_ca_bundle(ca).map_err(|e| e.to_string()),
+                None => Ok(config),
+            }
         }
         None => KvsConfig::load({
             let mut opts = LoadOptions::default().region(plan.region.clone());
