@@ -297,7 +297,7 @@ impl Server {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            let service = router.into_make_service_with_connect_info::<tls::listener::Scheme>();
+            let service = router.into_make_service_with_connect_info::<tls::listener::Arrival>();
             if let Err(e) = axum::serve(listener, service)
                 .with_graceful_shutdown(shutdown)
                 .await

@@ -23,6 +23,9 @@ pub mod video;
 #[cfg(feature = "gst")]
 #[doc(inline)]
 pub use gst::{RtspServer, aac_encoder, gst_launch, init, make_mkv};
+/// The client side the fixtures hand out configurations of, for tests of crates that must not
+/// depend on it themselves (kvs-local: kvs-endpoint depends on it).
+pub use kvs_endpoint;
 #[doc(inline)]
 pub use local::LocalKvs;
 #[doc(inline)]

@@ -301,3 +301,58 @@ async fn a_dropped_connection_is_reconnected_and_a_new_viewer_can_then_connect()
     };
     assert_eq!(sender.unwrap().as_str(), "new-viewer");
 }
+
+#[tokio::test]
+async fn the_c_sdks_capitalised_message_keys_are_relayed() {
+    use base64::Engine as _;
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+
+    // AWS's C SDK sends `RecipientClientId`, `MessagePayload` and `CorrelationId` (KVS takes
+    // both spellings); here a raw WebSocket viewer sends its offer that way.
+    let local = local(SignalingLimits::default()).await;
+    let mut master = local.connect(Role::Master).await;
+    let url = format!(
+        "{}/?X-Amz-ChannelARN={}&X-Amz-ClientId=ConsumerViewer_1",
+        local.kvs.url().replacen("http", "ws", 1),
+        local
+            .channel
+            .as_str()
+            .replace(':', "%3A")
+            .replace('/', "%2F")
+    );
+    let signed = local
+        .config()
+        .signer("kinesisvideo")
+        .presign_url(&url, Duration::from_secs(299))
+        .await
+        .unwrap();
+    let (mut socket, _) = tokio_tungstenite::connect_async(signed).await.unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let offer = b64.encode(r#"{"type":"offer","sdp":"v=0 c-sdk offer"}"#);
+    socket
+        .send(Message::text(format!(
+            r#"{{"action":"SDP_OFFER","RecipientClientId":"","MessagePayload":"{offer}","CorrelationId":"7"}}"#
+        )))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_message(&mut master).await,
+        Incoming::Signal {
+            sender: Some(ClientId::new("ConsumerViewer_1").unwrap()),
+            signal: Signal::Offer("v=0 c-sdk offer".into())
+        }
+    );
+    master.send(Outgoing {
+        signal: Signal::Answer("v=0 answer".into()),
+        recipient: Some(ClientId::new("ConsumerViewer_1").unwrap()),
+        correlation_id: None,
+    });
+    let reply = tokio::time::timeout(WAIT, socket.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let reply: serde_json::Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+    assert_eq!(reply["messageType"], "SDP_ANSWER", "{reply}");
+}

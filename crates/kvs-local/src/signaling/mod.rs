@@ -155,12 +155,18 @@ struct Session {
     ttl: Duration,
 }
 
+/// A message from a client. KVS accepts both key spellings: the JS SDK and ours send
+/// `recipientClientId`, AWS's C SDK sends `RecipientClientId`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ClientMessage {
+    #[serde(alias = "Action")]
     action: Option<String>,
+    #[serde(alias = "RecipientClientId")]
     recipient_client_id: Option<String>,
+    #[serde(alias = "MessagePayload")]
     message_payload: Option<String>,
+    #[serde(alias = "CorrelationId")]
     correlation_id: Option<String>,
 }
 

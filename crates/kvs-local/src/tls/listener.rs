@@ -37,6 +37,14 @@ impl Scheme {
         }
     }
 
+    /// The port a URL of this scheme means when it names none.
+    pub(crate) fn default_port(self) -> u16 {
+        match self {
+            Self::Http => 80,
+            Self::Https => 443,
+        }
+    }
+
     /// `ws` or `wss`.
     pub(crate) fn ws(self) -> &'static str {
         match self {
@@ -46,8 +54,15 @@ impl Scheme {
     }
 }
 
-/// How a connection reached the server, given to handlers as `ConnectInfo<Scheme>`.
-impl Connected<IncomingStream<'_, DualListener>> for Scheme {
+/// How a connection reached the server, given to handlers as `ConnectInfo<Arrival>`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Arrival {
+    pub(crate) scheme: Scheme,
+    /// The server's port the connection came in on.
+    pub(crate) port: u16,
+}
+
+impl Connected<IncomingStream<'_, DualListener>> for Arrival {
     fn connect_info(stream: IncomingStream<'_, DualListener>) -> Self {
         *stream.remote_addr()
     }
@@ -58,17 +73,20 @@ type Connection = Either<TcpStream, TlsStream<TcpStream>>;
 /// Accepts TCP connections and yields them as plain or TLS streams; dropping it closes the
 /// port.
 pub(crate) struct DualListener {
-    ready: mpsc::Receiver<(Connection, Scheme)>,
+    ready: mpsc::Receiver<(Connection, Arrival)>,
+    port: u16,
     _accepting: AbortOnDropHandle<()>,
 }
 
 impl DualListener {
     /// Serves `tcp`; TLS connections are accepted with `tls` (plain http only without one).
     pub(crate) fn new(tcp: TcpListener, tls: Option<TlsAcceptor>) -> Self {
+        let port = tcp.local_addr().map_or(0, |a| a.port());
         let (tx, ready) = mpsc::channel(64);
-        let accepting = AbortOnDropHandle::new(tokio::spawn(accept_loop(tcp, tls, tx)));
+        let accepting = AbortOnDropHandle::new(tokio::spawn(accept_loop(tcp, port, tls, tx)));
         Self {
             ready,
+            port,
             _accepting: accepting,
         }
     }
@@ -76,7 +94,7 @@ impl DualListener {
 
 impl Listener for DualListener {
     type Io = Connection;
-    type Addr = Scheme;
+    type Addr = Arrival;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         match self.ready.recv().await {
@@ -87,15 +105,19 @@ impl Listener for DualListener {
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        // What the HTTP server asks for is how connections arrive, not where.
-        Ok(Scheme::Http)
+        // What the HTTP server asks for is how connections arrive, not where from.
+        Ok(Arrival {
+            scheme: Scheme::Http,
+            port: self.port,
+        })
     }
 }
 
 async fn accept_loop(
     tcp: TcpListener,
+    port: u16,
     tls: Option<TlsAcceptor>,
-    ready: mpsc::Sender<(Connection, Scheme)>,
+    ready: mpsc::Sender<(Connection, Arrival)>,
 ) {
     loop {
         let (stream, addr) = match tcp.accept().await {
@@ -112,7 +134,7 @@ async fn accept_loop(
         let tls = tls.clone();
         let ready = ready.clone();
         tokio::spawn(async move {
-            if let Some(connection) = classify(stream, addr, tls).await {
+            if let Some(connection) = classify(stream, addr, port, tls).await {
                 let _ = ready.send(connection).await;
             }
         });
@@ -122,8 +144,10 @@ async fn accept_loop(
 async fn classify(
     stream: TcpStream,
     addr: SocketAddr,
+    port: u16,
     tls: Option<TlsAcceptor>,
-) -> Option<(Connection, Scheme)> {
+) -> Option<(Connection, Arrival)> {
+    let arrived = |scheme| Arrival { scheme, port };
     let mut first = [0u8; 1];
     let n = tokio::time::timeout(FIRST_BYTE_TIMEOUT, stream.peek(&mut first))
         .await
@@ -132,7 +156,7 @@ async fn classify(
     match tls {
         Some(acceptor) if n == 1 && first[0] == TLS_HANDSHAKE => {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(s)) => Some((Either::Right(s), Scheme::Https)),
+                Ok(Ok(s)) => Some((Either::Right(s), arrived(Scheme::Https))),
                 Ok(Err(e)) => {
                     // Usually a client that does not trust the certificate: its error says so.
                     tracing::debug!(%addr, error = %e, "kvs-local: TLS handshake failed");
@@ -144,6 +168,6 @@ async fn classify(
                 }
             }
         }
-        _ => Some((Either::Left(stream), Scheme::Http)),
+        _ => Some((Either::Left(stream), arrived(Scheme::Http))),
     }
 }

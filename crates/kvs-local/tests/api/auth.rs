@@ -142,3 +142,28 @@ async fn host_signed_without_port_is_accepted() {
     let (status, _, body) = post(&url, &headers, b"{}").await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test]
+async fn endpoints_for_a_host_header_without_port_keep_the_servers_port() {
+    // AWS's C producer and WebRTC SDK send (and sign) `Host: 127.0.0.1` for
+    // http://127.0.0.1:PORT: the endpoints they get back must still name PORT.
+    let l = start().await;
+    l.client
+        .create_stream()
+        .stream_name("c-sdk")
+        .send()
+        .await
+        .unwrap();
+    let url = format!("{}/getDataEndpoint", l.server().url());
+    let body: &'static [u8] = br#"{"StreamName":"c-sdk","APIName":"PUT_MEDIA"}"#;
+    let secret = kvs_local::Credentials::DEFAULT_SECRET_ACCESS_KEY;
+    let headers = signed_headers(&url, "127.0.0.1", body, secret, SystemTime::now());
+    let mut req = reqwest::Client::new().post(&url).body(body);
+    for (k, v) in &headers {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let json: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(json["DataEndpoint"], l.server().url(), "{json}");
+}

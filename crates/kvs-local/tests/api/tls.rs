@@ -1,9 +1,9 @@
 //! https and wss beside http and ws on one port, with the data directory's own CA.
 
 use aws_sdk_kinesisvideo::types::{ApiName, ChannelProtocol, ChannelRole};
-use kvs_endpoint::{ErrorKind, KvsConfig, ServiceError};
 use kvs_local::{Config, Server, Tls};
 use kvs_testkit::LocalKvs;
+use kvs_testkit::kvs_endpoint::{ErrorKind, KvsConfig, ServiceError};
 
 /// The (WSS, HTTPS) endpoints and the data endpoint a client of `config` is handed.
 async fn endpoints(config: &KvsConfig, channel: &str, stream: &str) -> (String, String, String) {
