@@ -12,7 +12,7 @@ unexport AWS_REGION AWS_DEFAULT_REGION AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT
 unexport AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN KVS_LOCAL_DATA_DIR
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: all deps build demo test lint fuzz-gate fuzz consumer plugin fmt clean
+.PHONY: all deps build demo test lint fuzz-gate fuzz consumer plugin python fmt clean
 
 all: build
 
@@ -44,7 +44,7 @@ lint: deps
 	$(CARGO) fmt --check --manifest-path tests/consumer/Cargo.toml
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	@scripts/check-deps
-	@scripts/check-features
+	@scripts/check-features $(LIBRARY_CRATES)
 	$(CARGO) package --no-verify --allow-dirty --quiet $(addprefix -p ,$(LIBRARY_CRATES))
 
 # The fuzz targets on the committed corpus and regression inputs, with a fixed seed and run
@@ -62,13 +62,19 @@ fuzz: deps
 consumer: build
 	@scripts/consumer-test
 
+# The kvs_rs Python wheel (crates/kvs-python) in target/wheels, built with maturin.
+python: deps
+	target/py/bin/maturin build --manifest-path crates/kvs-python/Cargo.toml \
+		--compatibility linux --auditwheel skip \
+		--interpreter target/py/bin/python --out target/wheels
+
 # Lint and fuzz first: the test run's summary must be the last thing printed.
 test: export AWS_CONFIG_FILE := /nonexistent/kvs-rs-test/aws-config
 test: export AWS_SHARED_CREDENTIALS_FILE := /nonexistent/kvs-rs-test/aws-credentials
 test: lint fuzz-gate
 	$(CARGO) build --workspace
 	@mkdir -p target
-	{ $(CARGO) test --workspace && scripts/consumer-test; } 2>&1 | tee target/test-output.log
+	{ $(CARGO) test --workspace && scripts/consumer-test && scripts/python-test; } 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.log
 
 fmt:

@@ -245,6 +245,8 @@ mod docs {
     struct KvsLocal;
     #[doc = include_str!("../docs/playback.md")]
     struct Playback;
+    #[doc = include_str!("../docs/python.md")]
+    struct Python;
     #[doc = include_str!("../docs/producing-video.md")]
     struct ProducingVideo;
     #[doc = include_str!("../docs/streams-and-channels.md")]

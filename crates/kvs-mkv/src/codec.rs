@@ -44,9 +44,27 @@ pub fn annexb_nal_units(data: &[u8]) -> Vec<&[u8]> {
     units
 }
 
-/// Whether `data` starts with an Annex-B start code.
+/// Whether `data` is Annex-B (starts with a start code) rather than AVC. An AVC access unit
+/// whose first NAL unit is 256 to 511 bytes long also starts with `00 00 01`: data that is a
+/// whole chain of AVC NAL units is taken as AVC. (`00 00 00 01` as AVC would be a 1-byte NAL
+/// unit, which no encoder writes.)
 pub fn is_annexb(data: &[u8]) -> bool {
-    data.starts_with(&[0, 0, 1]) || data.starts_with(&[0, 0, 0, 1])
+    data.starts_with(&[0, 0, 0, 1]) || (data.starts_with(&[0, 0, 1]) && !is_avc_chain(data))
+}
+
+/// Whether `data` is exactly a chain of 4-byte-length-prefixed NAL units with valid headers.
+fn is_avc_chain(mut data: &[u8]) -> bool {
+    while !data.is_empty() {
+        let Some((len, rest)) = data.split_first_chunk::<4>() else {
+            return false;
+        };
+        let len = u32::from_be_bytes(*len) as usize;
+        if len == 0 || len > rest.len() || rest[0] & 0x80 != 0 {
+            return false;
+        }
+        data = &rest[len..];
+    }
+    true
 }
 
 /// Converts Annex-B data to AVC format (4-byte big-endian length before each NAL unit).
@@ -160,8 +178,165 @@ pub fn aac_audio_specific_config(sample_rate: u32, channels: u8) -> Result<Vec<u
     Ok(v.to_be_bytes().to_vec())
 }
 
+/// The displayed picture size an H.264 SPS NAL unit (with its header byte) describes, in
+/// pixels, after cropping; `None` when it is cut short or malformed.
+pub fn h264_sps_dimensions(sps: &[u8]) -> Option<(u32, u32)> {
+    let rbsp = unescape(sps.get(1..)?);
+    let mut r = BitReader::new(&rbsp);
+    let profile_idc = r.bits(8)?;
+    r.bits(16)?; // constraint flags and level_idc
+    r.ue()?; // seq_parameter_set_id
+    let mut chroma_format_idc = 1;
+    let mut separate_colour_plane = false;
+    if matches!(
+        profile_idc,
+        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
+    ) {
+        chroma_format_idc = r.ue()?;
+        if chroma_format_idc == 3 {
+            separate_colour_plane = r.bits(1)? == 1;
+        }
+        r.ue()?; // bit_depth_luma_minus8
+        r.ue()?; // bit_depth_chroma_minus8
+        r.bits(1)?; // qpprime_y_zero_transform_bypass_flag
+        if r.bits(1)? == 1 {
+            let lists = if chroma_format_idc == 3 { 12 } else { 8 };
+            for i in 0..lists {
+                if r.bits(1)? == 1 {
+                    skip_scaling_list(&mut r, if i < 6 { 16 } else { 64 })?;
+                }
+            }
+        }
+    }
+    r.ue()?; // log2_max_frame_num_minus4
+    match r.ue()? {
+        0 => {
+            r.ue()?; // log2_max_pic_order_cnt_lsb_minus4
+        }
+        1 => {
+            r.bits(1)?; // delta_pic_order_always_zero_flag
+            r.se()?; // offset_for_non_ref_pic
+            r.se()?; // offset_for_top_to_bottom_field
+            for _ in 0..r.ue()? {
+                r.se()?;
+            }
+        }
+        _ => {}
+    }
+    r.ue()?; // max_num_ref_frames
+    r.bits(1)?; // gaps_in_frame_num_value_allowed_flag
+    let width_mbs = r.ue()? + 1;
+    let height_map_units = r.ue()? + 1;
+    let frame_mbs_only = r.bits(1)?;
+    if frame_mbs_only == 0 {
+        r.bits(1)?; // mb_adaptive_frame_field_flag
+    }
+    r.bits(1)?; // direct_8x8_inference_flag
+    let height_mbs = (2 - frame_mbs_only) * height_map_units;
+    let (mut width, mut height) = (width_mbs * 16, height_mbs * 16);
+    if r.bits(1)? == 1 {
+        let (left, right, top, bottom) = (r.ue()?, r.ue()?, r.ue()?, r.ue()?);
+        let chroma_array_type = if separate_colour_plane {
+            0
+        } else {
+            chroma_format_idc
+        };
+        let (crop_x, crop_y) = match chroma_array_type {
+            1 => (2, 2 * (2 - frame_mbs_only)),
+            2 => (2, 2 - frame_mbs_only),
+            _ => (1, 2 - frame_mbs_only),
+        };
+        width = width.checked_sub((left + right) * crop_x)?;
+        height = height.checked_sub((top + bottom) * crop_y)?;
+    }
+    Some((width, height))
+}
+
+fn skip_scaling_list(r: &mut BitReader<'_>, size: u32) -> Option<()> {
+    let (mut last, mut next) = (8i64, 8i64);
+    for _ in 0..size {
+        if next != 0 {
+            next = (last + r.se()? + 256) % 256;
+        }
+        if next != 0 {
+            last = next;
+        }
+    }
+    Some(())
+}
+
+/// The RBSP of a NAL unit payload: emulation prevention bytes (`00 00 03`) removed.
+fn unescape(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut zeros = 0;
+    for &b in data {
+        if zeros >= 2 && b == 3 {
+            zeros = 0;
+            continue;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        out.push(b);
+    }
+    out
+}
+
+struct BitReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> BitReader<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Self { data, pos: 0 }
+    }
+
+    fn bits(&mut self, n: u32) -> Option<u32> {
+        let mut v = 0u32;
+        for _ in 0..n {
+            let byte = self.data.get(self.pos / 8)?;
+            let bit = (byte >> (7 - self.pos % 8)) & 1;
+            v = (v << 1) | u32::from(bit);
+            self.pos += 1;
+        }
+        Some(v)
+    }
+
+    /// An unsigned Exp-Golomb code.
+    fn ue(&mut self) -> Option<u32> {
+        let mut zeros = 0;
+        while self.bits(1)? == 0 {
+            zeros += 1;
+            if zeros > 31 {
+                return None;
+            }
+        }
+        let rest = self.bits(zeros)?;
+        ((1u64 << zeros) - 1 + u64::from(rest)).try_into().ok()
+    }
+
+    /// A signed Exp-Golomb code.
+    fn se(&mut self) -> Option<i64> {
+        let k = i64::from(self.ue()?);
+        Some(if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) })
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn avc_data_whose_first_length_looks_like_a_start_code_is_not_annexb() {
+        // a 305-byte NAL unit: its length prefix is 00 00 01 31
+        let mut avc = 305u32.to_be_bytes().to_vec();
+        avc.push(0x41);
+        avc.extend(std::iter::repeat_n(0xAB, 304));
+        assert!(!is_annexb(&avc));
+        assert!(is_annexb(&[0, 0, 1, 0x65, 0x88]));
+        assert!(is_annexb(&[0, 0, 0, 1, 0x67, 0x42]));
+        // a start code then bytes that do not chain as AVC
+        assert!(is_annexb(&[0, 0, 1, 0x31, 0x41]));
+    }
+
     use super::*;
 
     #[test]
