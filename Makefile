@@ -12,7 +12,7 @@ unexport AWS_REGION AWS_DEFAULT_REGION AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT
 unexport AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN KVS_LOCAL_DATA_DIR
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: all deps build demo test lint fuzz-gate fuzz consumer plugin python fmt clean
+.PHONY: all deps build demo test lint fuzz-gate fuzz consumer plugin python bench-python fmt clean
 
 all: build
 
@@ -38,13 +38,16 @@ plugin: deps
 # (scripts/check-features).
 LIBRARY_CRATES := kvs-types kvs-endpoint kvs-control kvs-local kvs-mkv kvs-mp4 kvs-ts \
 	kvs-archive kvs-gst kvs-media kvs-webrtc kvs-faces kvs-rekognition kvs-sink
+# What tests/consumer builds on its own with default features (as a user's project): those need
+# no separate check-features run unless they have features of their own.
+CONSUMER_CRATES := kvs-types kvs-endpoint kvs-control kvs-mkv kvs-archive kvs-media
 
 lint: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) fmt --check --manifest-path tests/consumer/Cargo.toml
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	@scripts/check-deps
-	@scripts/check-features $(LIBRARY_CRATES)
+	@scripts/check-features $(filter-out $(CONSUMER_CRATES),$(LIBRARY_CRATES)) kvs-endpoint
 	$(CARGO) package --no-verify --allow-dirty --quiet $(addprefix -p ,$(LIBRARY_CRATES))
 
 # The fuzz targets on the committed corpus and regression inputs, with a fixed seed and run
@@ -67,6 +70,17 @@ python: deps
 	target/py/bin/maturin build --manifest-path crates/kvs-python/Cargo.toml \
 		--compatibility linux --auditwheel skip \
 		--interpreter target/py/bin/python --out target/wheels
+
+# The Python producer's benchmark (docs/benchmarks.md): a release wheel against a release
+# kvs-local in its own process. Not part of make test.
+bench-python: deps
+	$(CARGO) build --release -p kvs-local-bin
+	rm -f target/wheels-release/kvs_rs-*.whl
+	target/py/bin/maturin build --release --quiet --manifest-path crates/kvs-python/Cargo.toml \
+		--compatibility linux --auditwheel skip --interpreter target/py/bin/python --out target/wheels-release
+	rm -rf target/py-bench && target/py/bin/python -m venv target/py-bench
+	target/py-bench/bin/pip install --quiet --disable-pip-version-check target/wheels-release/kvs_rs-*.whl boto3==1.44.5
+	target/py-bench/bin/python crates/kvs-python/bench/producer_bench.py target/release/kvs-local
 
 # Lint and fuzz first: the test run's summary must be the last thing printed.
 test: export AWS_CONFIG_FILE := /nonexistent/kvs-rs-test/aws-config

@@ -32,6 +32,7 @@
 
 mod caps;
 mod elements;
+mod encoder;
 mod error;
 mod images;
 mod media;
@@ -39,6 +40,8 @@ mod merge;
 mod pipeline;
 mod source;
 
+#[doc(inline)]
+pub use encoder::{EncodedFrame, PixelFormat, RawVideoEncoder};
 #[doc(inline)]
 pub use error::{Result, SourceError};
 #[doc(inline)]

@@ -85,7 +85,7 @@ pub(crate) fn build_pipeline(
     }
 }
 
-fn appsink(name: &str, caps: gst::Caps, sync: bool) -> AppSink {
+pub(crate) fn appsink(name: &str, caps: gst::Caps, sync: bool) -> AppSink {
     AppSink::builder()
         .name(name)
         .caps(&caps)
@@ -96,7 +96,7 @@ fn appsink(name: &str, caps: gst::Caps, sync: bool) -> AppSink {
         .build()
 }
 
-fn h264_caps() -> gst::Caps {
+pub(crate) fn h264_caps() -> gst::Caps {
     gst::Caps::builder("video/x-h264")
         .field("stream-format", "avc")
         .field("alignment", "au")
@@ -349,7 +349,7 @@ fn link_branch(pipeline: &gst::Pipeline, pad: &gst::Pad, chain: &[gst::Element])
 
 /// An x264 encoder with a fixed key frame interval: scene-cut key frames are off, because
 /// each key frame starts a KVS fragment and KVS accepts at most 5 fragments per second.
-fn x264enc(key_int_max: u32, bitrate_kbps: u32) -> Result<gst::Element> {
+pub(crate) fn x264enc(key_int_max: u32, bitrate_kbps: u32) -> Result<gst::Element> {
     build(
         gst::ElementFactory::make("x264enc")
             .property_from_str("tune", "zerolatency")
@@ -361,7 +361,7 @@ fn x264enc(key_int_max: u32, bitrate_kbps: u32) -> Result<gst::Element> {
     )
 }
 
-fn capsfilter(caps: gst::Caps) -> Result<gst::Element> {
+pub(crate) fn capsfilter(caps: gst::Caps) -> Result<gst::Element> {
     build(
         gst::ElementFactory::make("capsfilter").property("caps", caps),
         "capsfilter",
@@ -370,7 +370,7 @@ fn capsfilter(caps: gst::Caps) -> Result<gst::Element> {
 
 /// Raw video caps x264enc takes as 4:2:0 (High profile, not High 4:4:4, which players and
 /// KVS HLS reject).
-fn i420() -> gst::caps::Builder<gst::caps::NoFeature> {
+pub(crate) fn i420() -> gst::caps::Builder<gst::caps::NoFeature> {
     gst::Caps::builder("video/x-raw").field("format", "I420")
 }
 

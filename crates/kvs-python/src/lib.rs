@@ -6,6 +6,7 @@
 
 mod archive;
 mod config;
+mod encoder;
 mod errors;
 mod producer;
 mod reader;
@@ -21,6 +22,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<config::Config>()?;
     m.add_class::<server::LocalServer>()?;
     m.add_class::<producer::Producer>()?;
+    m.add_class::<encoder::H264Encoder>()?;
     m.add_class::<reader::Frame>()?;
     m.add_class::<reader::MediaReader>()?;
     m.add_function(wrap_pyfunction!(reader::get_media, m)?)?;

@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kvs_media::{ProducerConfig, ProducerEvent, ProducerStats};
+use std::path::{Path, PathBuf};
+
+use kvs_gst::{MediaSource, Source, SourceOptions};
+use kvs_media::{ProducerConfig, ProducerEvent, ProducerStats, UploadOptions, UploadSummary};
 use kvs_mkv::codec::{
     annexb_to_avc, avc_nal_units, avcc_from_access_unit, avcc_from_annexb, h264_nal_type,
     h264_sps_dimensions, is_annexb,
@@ -232,6 +235,41 @@ impl Producer {
         stats_dict(py, &stats)
     }
 
+    /// Uploads an MKV or MP4 file (H.264 or H.265 video, optional AAC audio; not re-encoded)
+    /// through this producer, which must not have taken frames yet: its tracks come from the
+    /// file. `realtime` paces it as a camera would; otherwise it is read as fast as it goes and
+    /// placed so that it ends now. Returns `{"frames": n, "media_seconds": s}`; call
+    /// `finish()` after to wait for the acknowledgements.
+    #[pyo3(signature = (path, realtime=false))]
+    fn put_file<'py>(
+        &self,
+        py: Python<'py>,
+        path: PathBuf,
+        realtime: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let summary = py.allow_threads(|| self.upload_file(&path, realtime))?;
+        let d = PyDict::new(py);
+        d.set_item("frames", summary.frames)?;
+        d.set_item("media_seconds", summary.media.as_secs_f64())?;
+        Ok(d)
+    }
+
+    /// For the benchmark: `put_frame` of each `(data, timestamp, key_frame)` in a Rust loop;
+    /// returns the seconds the loop took (what a Python loop is compared with).
+    fn _bench_put_frames(
+        &self,
+        py: Python<'_>,
+        frames: Vec<(Vec<u8>, f64, bool)>,
+    ) -> PyResult<f64> {
+        py.allow_threads(|| {
+            let started = std::time::Instant::now();
+            for (data, timestamp, key) in &frames {
+                self.put(data, *timestamp, *key, 1)?;
+            }
+            Ok(started.elapsed().as_secs_f64())
+        })
+    }
+
     /// The events since the last call (dicts with a `type`: `ack`, `persisted`, `connected`,
     /// `reconnecting`, `dropped`, ...), oldest first.
     fn events<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
@@ -299,6 +337,37 @@ impl Producer {
         Ok(())
     }
 
+    fn upload_file(&self, path: &Path, realtime: bool) -> PyResult<UploadSummary> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| KvsError::new_err("the producer failed earlier"))?;
+        if !matches!(*state, State::Waiting) {
+            return Err(KvsError::new_err(
+                "put_file needs a producer that has taken no frames: its tracks come from the file",
+            ));
+        }
+        let mut media = MediaSource::open(
+            &Source::File(path.to_path_buf()),
+            SourceOptions::realtime(realtime),
+        )
+        .map_err(|e| to_py(&e, Local::Frame))?;
+        let options = if realtime {
+            UploadOptions::live(None)
+        } else {
+            UploadOptions::ending_now(media.duration().unwrap_or_default(), None)
+        };
+        let running = self.start_with(media.tracks().to_vec())?;
+        let summary = runtime().block_on(kvs_media::upload(
+            move || media.next_frame(),
+            &running.producer,
+            options,
+            std::future::pending(),
+        ));
+        *state = State::Running(Box::new(running));
+        summary.map_err(|e| to_py(&e, Local::Frame))
+    }
+
     /// Starts the Rust producer with the track the first key frame describes.
     fn start(&self, key_frame: &[u8]) -> PyResult<Running> {
         let bad = |why: String| FrameError::new_err(why);
@@ -329,12 +398,17 @@ impl Producer {
                     })?
             }
         };
+        self.start_with(vec![TrackInfo::h264(1, width, height, avcc)])
+    }
+
+    /// Starts the Rust producer with `tracks`, and the task that delivers its events.
+    fn start_with(&self, tracks: Vec<TrackInfo>) -> PyResult<Running> {
         let mut options = ProducerConfig::default();
         // A timestamp that goes back is the caller's bug: say so rather than shift frames.
         options.repair_timestamps = false;
         let _guard = runtime().enter();
         let producer = kvs_media::Producer::builder(&self.config.inner, self.stream.clone())
-            .track(TrackInfo::h264(1, width, height, avcc))
+            .tracks(tracks)
             .options(options)
             .start()
             .map_err(|e| to_py(&e, Local::Frame))?;

@@ -1,5 +1,6 @@
 """The producer and the readers: what goes in comes back byte for byte."""
 
+import subprocess
 import threading
 import time
 
@@ -142,3 +143,56 @@ def test_two_threads_produce_to_two_streams_in_about_the_time_of_one(kvs_local, 
     two = min(together(base + 600), together(base + 900))
     print(f"one stream {one:.2f} s, two in parallel {two:.2f} s")
     assert two < one * 1.9, f"one stream {one:.2f} s, two in parallel {two:.2f} s"
+
+
+def test_pictures_from_numpy_are_encoded_and_put(kvs_local, tmp_path):
+    import numpy as np
+
+    kvs_local.client("kinesisvideo").create_stream(StreamName="cv", DataRetentionInHours=1)
+    encoder = kvs_rs.H264Encoder(160, 120, fps=25)
+    producer = kvs_rs.Producer("cv", kvs_local.config())
+    times = timestamps(50)
+    for i, t in enumerate(times):
+        picture = np.full((120, 160, 3), (i * 5) % 256, dtype=np.uint8)  # OpenCV's BGR layout
+        picture[:, : i * 3] = (0, 0, 255)
+        producer.put_frames(encoder.encode(picture, t))
+    producer.put_frames(encoder.finish())
+    stats = producer.finish(timeout=30)
+    assert stats["frames"] == 50 and stats["persisted"] == 2, stats
+
+    back = list(kvs_rs.get_media("cv", kvs_local.config()))
+    assert [round(f.timestamp * 1000) for f in back] == [round(t * 1000) for t in times]
+    clip = tmp_path / "cv.mp4"
+    kvs_rs.clip("cv", kvs_local.config(), times[0] - 1, times[-1] + 1, str(clip))
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+         "-show_entries", "stream=width,height,nb_read_frames", "-of", "csv=p=0", str(clip)],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    assert probe == "160,120,50"
+
+    with pytest.raises(kvs_rs.FrameError, match="57600 bytes"):
+        encoder2 = kvs_rs.H264Encoder(160, 120)
+        encoder2.encode(b"\x00" * 10, times[0])
+
+
+def test_a_file_is_put_as_it_is(kvs_local, tmp_path):
+    mp4 = tmp_path / "in.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "3",
+         "-c:v", "libx264", "-g", "25", "-bf", "0", "-pix_fmt", "yuv420p", "-c:a", "aac",
+         str(mp4)],
+        check=True,
+    )
+    kvs_local.client("kinesisvideo").create_stream(StreamName="file", DataRetentionInHours=1)
+    producer = kvs_rs.Producer("file", kvs_local.config())
+    put = producer.put_file(str(mp4))
+    assert put["media_seconds"] == pytest.approx(3.0, abs=0.1)
+    stats = producer.finish(timeout=30)
+    assert stats["persisted"] == 3, stats
+    frames = list(kvs_rs.get_media("file", kvs_local.config()))
+    assert sum(1 for f in frames if f.track == 1) == 75
+    assert any(f.track == 2 for f in frames), "the AAC track came along"
+    with pytest.raises(kvs_rs.KvsError, match="taken no frames"):
+        producer.put_file(str(mp4))

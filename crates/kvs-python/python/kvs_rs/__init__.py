@@ -85,6 +85,22 @@ class LocalServer(_native.LocalServer):
         return self.boto3_session().client(service, **kwargs)
 
 
+class H264Encoder(_native.H264Encoder):
+    """Raw pictures (OpenCV BGR arrays, or RGB) to H.264 access units with GStreamer's x264.
+
+    ::
+
+        enc = kvs_rs.H264Encoder(640, 480, fps=25)
+        ok, picture = cam.read()
+        producer.put_frames(enc.encode(picture, time.time()))
+    """
+
+    def encode(self, picture: Bytes, timestamp: float):
+        """Encodes one picture (height x width x 3 bytes) taken at ``timestamp`` (epoch
+        seconds); returns the ``(data, timestamp, key_frame)`` tuples ready now."""
+        return super().encode(_as_bytes(picture), timestamp)
+
+
 class Producer(_native.Producer):
     """Streams encoded H.264 frames into a Kinesis video stream (see ``put_frame``)."""
 
@@ -131,6 +147,7 @@ __all__ = [
     "EndpointError",
     "Frame",
     "FrameError",
+    "H264Encoder",
     "InvalidArgumentException",
     "InvalidCodecPrivateDataException",
     "KvsError",
