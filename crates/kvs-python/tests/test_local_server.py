@@ -105,6 +105,14 @@ def test_boto3_gets_clips_and_hls_urls_of_what_the_python_producer_put(kvs_local
     assert kvs_rs.hls_url(
         "cam", kvs_local.config(), mode="ON_DEMAND", start=times[0] - 1, end=times[-1] + 1
     ).startswith(kvs_local.endpoint_url)
+    dash = kvs_rs.dash_url(
+        "cam", kvs_local.config(), mode="ON_DEMAND", start=times[0] - 1, end=times[-1] + 1
+    )
+    with urllib.request.urlopen(dash) as manifest:
+        assert b"<MPD" in manifest.read()
+    stills = kvs_rs.images("cam", kvs_local.config(), times[0], times[-1], every=1.0)
+    assert len(stills) == 4, stills
+    assert all(jpeg and jpeg[:2] == b"\xff\xd8" for _, jpeg in stills)
     out = kvs_local.data_dir + "/../clip.mp4"
     written = kvs_rs.clip("cam", kvs_local.config(), times[0] - 1, times[-1] + 1, out)
     assert written["bytes"] == len(mp4)
