@@ -452,9 +452,15 @@ impl Connection {
             if self.shared.store.drained() {
                 return;
             }
-            match self.once(&mut refusals).await {
+            let mut progressed = false;
+            match self.once(&mut refusals, &mut progressed).await {
                 Outcome::Done => return,
                 Outcome::Retry(error) => {
+                    // A connection that got fragments PERSISTED was a working one: the next
+                    // outage starts the back-off afresh instead of waiting the longest delay.
+                    if progressed {
+                        backoff = self.shared.config.min_backoff;
+                    }
                     self.shared
                         .counters
                         .reconnects
@@ -473,7 +479,7 @@ impl Connection {
         }
     }
 
-    async fn once(&self, refusals: &mut (Option<u64>, u32)) -> Outcome {
+    async fn once(&self, refusals: &mut (Option<u64>, u32), progressed: &mut bool) -> Outcome {
         let endpoint = match self
             .resolver
             .data_endpoint(&self.stream, ApiName::PutMedia)
@@ -574,6 +580,7 @@ impl Connection {
                         if let Some(timecode) = ack.fragment_timecode
                             && let Some(latency) = self.shared.store.persisted(timecode)
                         {
+                            *progressed = true;
                             self.shared
                                 .emit(ProducerEvent::Persisted { timecode, latency });
                         }

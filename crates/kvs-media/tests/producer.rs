@@ -297,3 +297,68 @@ async fn backward_timestamps_are_repaired_and_full_stores_drop_oldest() {
     assert!(stats.dropped >= 1, "{stats:?}");
     assert!(stats.buffered_bytes <= 20_000 + 2_000, "{stats:?}");
 }
+
+/// The next `Reconnecting` delay reported by `events`.
+async fn next_reconnect_delay(
+    events: &mut tokio::sync::broadcast::Receiver<kvs_media::ProducerEvent>,
+) -> Duration {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            kvs_media::ProducerEvent::Reconnecting { delay, .. } => return delay,
+            _ => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn after_a_connection_that_made_progress_the_back_off_starts_again() {
+    let (mut local, stream, producer) = cam().await;
+    let config = local.config().clone();
+    let mut events = producer.events();
+    let base = now_ms() - 60_000;
+    let sent = frames(base, 0, 90);
+    let persisted_at_least = |n: u64, producer: &Producer| producer.stats().persisted >= n;
+
+    for f in &sent[..20] {
+        producer.push(f.clone()).await.unwrap();
+    }
+    local.stop().await;
+    for f in &sent[20..40] {
+        producer.push(f.clone()).await.unwrap();
+    }
+    // a long outage: the delay grows to its longest (50, 100, 200, 300 ms)
+    while next_reconnect_delay(&mut events).await < Duration::from_millis(300) {}
+
+    // (the first fragment could not be PERSISTED before the outage: it was still open)
+    local.restart().await;
+    for _ in 0..200 {
+        if persisted_at_least(1, &producer) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(persisted_at_least(1, &producer), "{:?}", producer.stats());
+
+    // the connection worked: the next outage is retried after the shortest delay again
+    while let Ok(e) = events.try_recv() {
+        drop(e);
+    }
+    local.stop().await;
+    for f in &sent[40..] {
+        producer.push(f.clone()).await.unwrap();
+    }
+    assert_eq!(
+        next_reconnect_delay(&mut events).await,
+        Duration::from_millis(50)
+    );
+    local.restart().await;
+    let stats = producer.finish(Duration::from_secs(30)).await.unwrap();
+
+    assert_eq!(stats.buffered_fragments, 0);
+    let got = read_all(&config, &stream).await;
+    assert_frames(&all_frames(&got), &sent, "every frame exactly once");
+}
