@@ -79,7 +79,7 @@ bench-python: deps
 	target/py/bin/maturin build --release --quiet --manifest-path crates/kvs-python/Cargo.toml \
 		--compatibility linux --auditwheel skip --interpreter target/py/bin/python --out target/wheels-release
 	rm -rf target/py-bench && target/py/bin/python -m venv target/py-bench
-	target/py-bench/bin/pip install --quiet --disable-pip-version-check target/wheels-release/kvs_rs-*.whl boto3==1.44.5
+	target/py-bench/bin/pip install --quiet --disable-pip-version-check target/wheels-release/kvs_rs-*.whl boto3==1.44.5 pytest==9.2.0
 	target/py-bench/bin/python crates/kvs-python/bench/producer_bench.py target/release/kvs-local
 
 # Lint and fuzz first: the test run's summary must be the last thing printed.

@@ -17,7 +17,7 @@ use kvs_mkv::codec::{
 use kvs_mkv::{Frame, TrackInfo};
 use kvs_types::StreamRef;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 
 use crate::config::Config;
 use crate::errors::{FrameError, KvsError, Local, to_py};
@@ -188,7 +188,7 @@ impl Producer {
     fn put_frame(
         &self,
         py: Python<'_>,
-        data: &[u8],
+        data: &Bound<'_, PyAny>,
         timestamp: f64,
         key_frame: bool,
         track: u64,
@@ -198,6 +198,25 @@ impl Producer {
                 "timestamp {timestamp} is not a time in epoch seconds"
             )));
         }
+        // bytes as they are; anything else with a buffer (bytearray, memoryview, a NumPy
+        // array of encoded bytes) through its `tobytes()` or `bytes()`.
+        let converted;
+        let bytes = match data.downcast::<PyBytes>() {
+            Ok(b) => b,
+            Err(_) => {
+                converted = match data.call_method0("tobytes") {
+                    Ok(b) => b,
+                    Err(_) => py
+                        .get_type::<PyBytes>()
+                        .call1((data,))
+                        .map_err(|_| FrameError::new_err("data must be bytes or have a buffer"))?,
+                };
+                converted
+                    .downcast::<PyBytes>()
+                    .map_err(|_| FrameError::new_err("data must be bytes or have a buffer"))?
+            }
+        };
+        let data = bytes.as_bytes();
         // Everything below waits (a full buffer, the first connection): without the GIL, and
         // with the state lock taken and released inside, so other threads never deadlock on it.
         py.allow_threads(|| self.put(data, timestamp, key_frame, track))

@@ -102,12 +102,12 @@ class H264Encoder(_native.H264Encoder):
 
 
 class Producer(_native.Producer):
-    """Streams encoded H.264 frames into a Kinesis video stream (see ``put_frame``)."""
+    """Streams encoded H.264 frames into a Kinesis video stream.
 
-    def put_frame(self, data: Bytes, timestamp: float, key_frame: bool, track: int = 1) -> None:
-        """Adds one access unit (Annex-B or AVC bytes, or a NumPy array of them) at
-        ``timestamp`` (epoch seconds). Raises ``FrameError`` for a frame the stream cannot take."""
-        super().put_frame(_as_bytes(data), timestamp, key_frame, track)
+    ``put_frame(data, timestamp, key_frame, track=1)`` adds one access unit (Annex-B or AVC
+    bytes, or a NumPy array / bytearray / memoryview of them) at ``timestamp`` (epoch
+    seconds); it raises ``FrameError`` for a frame the stream cannot take.
+    """
 
     def put_frames(self, frames: Iterable[Tuple[Bytes, float, bool]], track: int = 1) -> int:
         """Adds ``(data, timestamp, key_frame)`` tuples in order; returns how many."""
