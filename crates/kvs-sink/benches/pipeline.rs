@@ -1,13 +1,38 @@
-//! CPU and memory of the seed's file pipeline ending in kvssink, against the same pipeline
-//! ending in `matroskamux ! filesink` (the floor: demux, parse and mux without the network), in
-//! the same run. Both run as `gst-launch-1.0` under `/usr/bin/time`; kvssink streams to an
-//! in-process kvs-local (whose own CPU is not counted: it is the service's).
-//! Run: `cargo build -p kvs-sink && cargo bench -p kvs-sink --bench pipeline`.
+//! CPU and memory of kvssink, in one run:
+//!
+//! - offline, the seed's file pipeline ending in our kvssink against the same pipeline ending in
+//!   `matroskamux ! filesink` (the floor: demux, parse and mux without the network);
+//! - side by side with AWS's C++ kvssink, on one 1280x720 ~4 Mbit/s H.264 file: paced at real
+//!   time (`h264timestamper ! identity sync=true`, streaming-type realtime, 30 s), and offline
+//!   (`h264timestamper`, as fast as the element takes it).
+//!
+//! Every pipeline runs as `gst-launch-1.0` under `/usr/bin/time` (CPU = user + sys, max RSS) and
+//! streams to a kvs-local in another process (`target/release/kvs-local serve`, or an
+//! in-process one when that binary is not built), whose own CPU is not counted: it is the
+//! service's. After each run the stream's fragments are listed (ListFragments), so that a run
+//! that stored nothing is reported as broken, not as cheap.
+//!
+//! The C++ element is optional: set `KVSSINK_CPP_PLUGIN_DIR` to the folder holding its
+//! `libgstkvssink.so` (`../shared/peers/cppsink/build.sh` builds it). Both elements are named
+//! kvssink, so each runs with its own `GST_REGISTRY` file, warmed before it is measured.
+//!
+//! Run: `cargo build --release -p kvs-sink && cargo bench -p kvs-sink --bench pipeline`.
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use kvs_media::MediaClient;
+use kvs_types::StreamRef;
+
+const ACCESS_KEY: &str = "AKIDKVSLOCAL";
+const SECRET_KEY: &str = "kvs-local-secret";
+const REGION: &str = "us-east-1";
+/// The input's length and GOP: 30 s at 30 fps with a key frame every 2 s, so 15 fragments.
+const SECONDS: u32 = 30;
+const FRAGMENTS: usize = 15;
 
 struct Usage {
     cpu_s: f64,
@@ -15,88 +40,335 @@ struct Usage {
     wall_s: f64,
 }
 
-fn measure(pipeline: &str, plugin_dir: &Path) -> Usage {
-    let start = std::time::Instant::now();
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "%U %S %M", "gst-launch-1.0", "-q", "-e"])
-        .args(pipeline.split_whitespace())
-        .env("GST_PLUGIN_PATH", plugin_dir)
-        .output()
-        .expect("/usr/bin/time (Debian package time) and gst-launch-1.0 are installed");
-    let wall_s = start.elapsed().as_secs_f64();
-    assert!(
-        out.status.success(),
-        "{pipeline}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let last = stderr.lines().last().unwrap();
-    let f: Vec<&str> = last.split_whitespace().collect();
-    Usage {
-        cpu_s: f[0].parse::<f64>().unwrap() + f[1].parse::<f64>().unwrap(),
-        max_rss_kb: f[2].parse().unwrap(),
-        wall_s,
+/// Which GStreamer an element comes from: its plugin folder and a registry file of its own.
+struct Gst {
+    plugin_dir: PathBuf,
+    registry: PathBuf,
+    env: Vec<(&'static str, String)>,
+}
+
+impl Gst {
+    fn command(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.env("GST_PLUGIN_PATH", &self.plugin_dir)
+            .env("GST_REGISTRY", &self.registry)
+            .env_remove("AWS_DEFAULT_REGION")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        c
     }
+
+    /// Builds the registry (a cost of the first run, not of the element) and checks that
+    /// kvssink loads from `plugin_dir`.
+    fn warm(&self) {
+        let out = self
+            .command("gst-inspect-1.0")
+            .arg("kvssink")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains(&*self.plugin_dir.to_string_lossy()),
+            "kvssink does not load from {}: {}",
+            self.plugin_dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Runs `pipeline` under GNU time. The C++ element may crash while the pipeline is freed
+    /// after EOS (gst-launch prints `Caught SIGSEGV`); that is tolerated, and the fragments
+    /// listed afterwards decide whether the run counts.
+    fn measure(&self, name: &str, pipeline: &str) -> Usage {
+        let start = std::time::Instant::now();
+        let out = self
+            .command("/usr/bin/time")
+            .args(["-f", "%U %S %M", "timeout", "-k", "5", "300"])
+            .args(["gst-launch-1.0", "-q", "-e"])
+            .args(pipeline.split_whitespace())
+            .output()
+            .expect(
+                "/usr/bin/time (Debian package time), timeout and gst-launch-1.0 are installed",
+            );
+        let wall_s = start.elapsed().as_secs_f64();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr.lines().last().unwrap_or_default();
+        let f: Vec<&str> = last.split_whitespace().collect();
+        assert!(
+            f.len() == 3 && (out.status.success() || stderr.contains("Caught SIGSEGV")),
+            "{name}: {pipeline}: {stderr}"
+        );
+        if !out.status.success() {
+            eprintln!(
+                "note: {name}: gst-launch exited with {} after Caught SIGSEGV",
+                out.status
+            );
+        }
+        Usage {
+            cpu_s: f[0].parse::<f64>().unwrap() + f[1].parse::<f64>().unwrap(),
+            max_rss_kb: f[2].parse().unwrap(),
+            wall_s,
+        }
+    }
+}
+
+/// kvs-local in another process (`kvs-local serve`), or in this one when the binary is missing.
+enum Server {
+    Process(Child),
+    /// Kept only to be dropped (stopped) with the server.
+    InProcess {
+        _local: Box<kvs_testkit::LocalKvs>,
+    },
+}
+
+impl Server {
+    fn start(target_dir: &Path, data_dir: &Path) -> (Self, String) {
+        let bin = ["release", "debug"]
+            .iter()
+            .map(|p| target_dir.join(p).join("kvs-local"))
+            .find(|p| p.exists());
+        let Some(bin) = bin else {
+            eprintln!(
+                "note: no target/release/kvs-local (cargo build --release -p kvs-local): kvs-local runs inside the bench process"
+            );
+            let local = kvs_testkit::LocalKvs::builder().start_blocking();
+            let url = local.url().to_owned();
+            return (
+                Self::InProcess {
+                    _local: Box::new(local),
+                },
+                url,
+            );
+        };
+        let mut child = Command::new(&bin)
+            .args(["serve", "--no-tls", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .strip_prefix("kvs-local listening on ")
+            .unwrap_or_else(|| panic!("{}: unexpected first line {line:?}", bin.display()))
+            .trim()
+            .to_owned();
+        (Self::Process(child), url)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Self::Process(child) = self {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// ListFragments on `stream`: how many fragments were stored and their bytes.
+fn stored(rt: &tokio::runtime::Runtime, url: &str, stream: &str) -> (usize, u64) {
+    let list = rt.block_on(async {
+        let config = kvs_testkit::local::config_at(url).await;
+        MediaClient::new(&config)
+            .list_fragments(&StreamRef::parse(stream).unwrap(), None)
+            .await
+    });
+    match list {
+        Ok(list) => (list.len(), list.iter().map(|f| f.size_bytes).sum()),
+        Err(e) => panic!("ListFragments {stream}: {e}"),
+    }
+}
+
+struct Row {
+    label: &'static str,
+    usage: Usage,
+    stored: Option<(usize, u64)>,
 }
 
 fn main() {
     let exe = std::env::current_exe().unwrap();
-    let plugin_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    let debug_dir = plugin_dir.parent().unwrap().join("debug");
-    let plugin_dir = if plugin_dir.join("libgstkvssink.so").exists() {
-        plugin_dir
+    let release_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let target_dir = release_dir.parent().unwrap().to_path_buf();
+    let plugin_dir = if release_dir.join("libgstkvssink.so").exists() {
+        release_dir
     } else {
-        debug_dir
+        target_dir.join("debug")
     };
     assert!(
         plugin_dir.join("libgstkvssink.so").exists(),
-        "build the plugin first: cargo build -p kvs-sink"
+        "build the plugin first: cargo build --release -p kvs-sink"
     );
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.mkv");
-    // 30 s of 1280x720 at about 4 Mbit/s with AAC: large enough that per-byte costs, not
-    // start-up, decide the comparison.
+    let ours = Gst {
+        plugin_dir: plugin_dir.clone(),
+        registry: dir.path().join("registry-rs.bin"),
+        env: vec![],
+    };
+    ours.warm();
+
+    // 30 s of 1280x720 at about 4 Mbit/s, encoded once: large enough that per-byte costs, not
+    // start-up, decide the comparison. The offline floor comparison adds AAC to it.
+    let video = dir.path().join("video.mkv");
+    let av = dir.path().join("av.mkv");
+    kvs_testkit::gst_launch(&format!(
+        "videotestsrc num-buffers={} pattern=snow ! video/x-raw,format=I420,framerate=30/1,width=1280,height=720 \
+         ! x264enc bitrate=4000 key-int-max=60 speed-preset=ultrafast tune=zerolatency ! h264parse \
+         ! matroskamux ! filesink location={}",
+        SECONDS * 30,
+        video.display()
+    ));
     let aac = kvs_testkit::aac_encoder();
     kvs_testkit::gst_launch(&format!(
-        "videotestsrc num-buffers=900 pattern=snow ! video/x-raw,format=I420,framerate=30/1,width=1280,height=720 \
-         ! x264enc bitrate=4000 key-int-max=60 speed-preset=ultrafast tune=zerolatency ! h264parse ! queue \
-         ! matroskamux name=m ! filesink location={} \
-         audiotestsrc num-buffers=1292 ! audio/x-raw,rate=44100,channels=2 ! audioconvert ! {aac} ! aacparse ! queue ! m.",
-        input.display()
+        "filesrc location={} ! matroskademux ! h264parse ! queue ! matroskamux name=m ! filesink location={} \
+         audiotestsrc num-buffers={} ! audio/x-raw,rate=44100,channels=2 ! audioconvert ! {aac} ! aacparse ! queue ! m.",
+        video.display(),
+        av.display(),
+        SECONDS * 44100 / 1024 + 1
     ));
-    let input_mb = std::fs::metadata(&input).unwrap().len() as f64 / 1e6;
-    let local = kvs_testkit::LocalKvs::builder().start_blocking();
-    let url = local.url();
-    let input = input.display();
-    let floor = measure(
+    let video_bytes = std::fs::metadata(&video).unwrap().len();
+    let av_bytes = std::fs::metadata(&av).unwrap().len();
+
+    let (server, url) = Server::start(&target_dir, &dir.path().join("kvs-local"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let keys = format!("access-key={ACCESS_KEY} secret-key={SECRET_KEY} aws-region={REGION}");
+    let ours_sink = format!("kvssink endpoint-url={url} {keys}");
+    let (video, av) = (video.display(), av.display());
+    let paced = format!(
+        "filesrc location={video} ! matroskademux ! h264parse ! h264timestamper ! identity sync=true"
+    );
+    let unpaced = format!("filesrc location={video} ! matroskademux ! h264parse ! h264timestamper");
+
+    let mut rows = Vec::new();
+    let floor = ours.measure(
+        "floor",
         &format!(
-            "filesrc location={input} ! matroskademux name=demux ! queue ! h264parse ! matroskamux name=mux ! filesink location={}/out.mkv demux. ! queue ! aacparse ! mux.",
+            "filesrc location={av} ! matroskademux name=demux ! queue ! h264parse ! matroskamux name=mux ! filesink location={}/out.mkv demux. ! queue ! aacparse ! mux.",
             dir.path().display()
         ),
-        &plugin_dir,
     );
-    let sink = measure(
+    rows.push(Row {
+        label: "matroskamux ! filesink, A/V file (floor)",
+        usage: floor,
+        stored: None,
+    });
+    let usage = ours.measure(
+        "ours offline A/V",
         &format!(
-            "filesrc location={input} ! matroskademux name=demux ! queue ! h264parse ! kvssink name=sink stream-name=bench streaming-type=offline endpoint-url={url} access-key=AKIDKVSLOCAL secret-key=kvs-local-secret aws-region=us-east-1 demux. ! queue ! aacparse ! sink."
+            "filesrc location={av} ! matroskademux name=demux ! queue ! h264parse ! {ours_sink} name=sink stream-name=rs-offline-av streaming-type=offline demux. ! queue ! aacparse ! sink."
         ),
-        &plugin_dir,
+    );
+    rows.push(Row {
+        label: "ours, offline, A/V file",
+        usage,
+        stored: Some(stored(&rt, &url, "rs-offline-av")),
+    });
+
+    let cpp = std::env::var_os("KVSSINK_CPP_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .filter(|d| d.join("libgstkvssink.so").exists())
+        .map(|plugin_dir| Gst {
+            plugin_dir,
+            registry: dir.path().join("registry-cpp.bin"),
+            env: vec![("CONTROL_PLANE_URI", url.clone())],
+        });
+    match &cpp {
+        Some(cpp) => cpp.warm(),
+        None => println!(
+            "AWS's C++ kvssink skipped: set KVSSINK_CPP_PLUGIN_DIR to the folder of its libgstkvssink.so \
+             (build it with ../shared/peers/cppsink/build.sh; see its NOTES.md)"
+        ),
+    }
+
+    // Realtime first, then offline, ours then the C++ element's within each mode.
+    let runs: [(&'static str, &str, &str, &str); 4] = [
+        ("ours, realtime, paced", "rs-realtime", &paced, "realtime"),
+        ("C++, realtime, paced", "cpp-realtime", &paced, "realtime"),
+        ("ours, offline, unpaced", "rs-offline", &unpaced, "offline"),
+        ("C++, offline, unpaced", "cpp-offline", &unpaced, "offline"),
+    ];
+    for (label, stream, source, mode) in runs {
+        let (gst, sink) = if label.starts_with("C++") {
+            let Some(cpp) = &cpp else { continue };
+            (cpp, format!("kvssink {keys}"))
+        } else {
+            (&ours, ours_sink.clone())
+        };
+        let usage = gst.measure(
+            label,
+            &format!("{source} ! {sink} stream-name={stream} streaming-type={mode}"),
+        );
+        rows.push(Row {
+            label,
+            usage,
+            stored: Some(stored(&rt, &url, stream)),
+        });
+    }
+    drop(server);
+
+    println!(
+        "{SECONDS} s 1280x720 H.264 file of {:.1} MB ({:.1} MB with AAC); ours from {}{}",
+        video_bytes as f64 / 1e6,
+        av_bytes as f64 / 1e6,
+        plugin_dir.display(),
+        cpp.as_ref()
+            .map(|c| format!(", C++ from {}", c.plugin_dir.display()))
+            .unwrap_or_default()
     );
     println!(
-        "30 s 720p H.264 + AAC file, {input_mb:.1} MB (plugin from {})",
-        plugin_dir.display()
+        "| pipeline | CPU (user+sys) | max RSS | wall | fragments stored | MB stored |\n|---|---|---|---|---|---|"
     );
-    println!(
-        "matroskamux ! filesink: cpu {:.3} s, max rss {} KiB, wall {:.2} s",
-        floor.cpu_s, floor.max_rss_kb, floor.wall_s
+    let mut broken = Vec::new();
+    for r in &rows {
+        let (frags, mb) = match r.stored {
+            Some((n, b)) => {
+                let input = if r.label.contains("A/V") {
+                    av_bytes
+                } else {
+                    video_bytes
+                };
+                if n + 1 < FRAGMENTS || (b as f64) < 0.9 * input as f64 {
+                    broken.push(r.label);
+                }
+                (n.to_string(), format!("{:.1}", b as f64 / 1e6))
+            }
+            None => ("-".into(), "-".into()),
+        };
+        println!(
+            "| {} | {:.2} s | {:.1} MB | {:.2} s | {frags} | {mb} |",
+            r.label,
+            r.usage.cpu_s,
+            r.usage.max_rss_kb as f64 / 1024.0,
+            r.usage.wall_s
+        );
+    }
+    let find = |label: &str| rows.iter().find(|r| r.label == label).map(|r| &r.usage);
+    let ratio = |name: &str, a: &Usage, b: &Usage| {
+        println!(
+            "{name}: cpu {:.2}x, memory {:.2}x",
+            a.cpu_s / b.cpu_s.max(1e-6),
+            a.max_rss_kb as f64 / b.max_rss_kb.max(1) as f64
+        );
+    };
+    ratio(
+        "ours offline A/V / floor",
+        find("ours, offline, A/V file").unwrap(),
+        find("matroskamux ! filesink, A/V file (floor)").unwrap(),
     );
-    println!(
-        "kvssink:                cpu {:.3} s, max rss {} KiB, wall {:.2} s",
-        sink.cpu_s, sink.max_rss_kb, sink.wall_s
+    for mode in ["realtime, paced", "offline, unpaced"] {
+        if let (Some(a), Some(b)) = (
+            find(&format!("ours, {mode}")),
+            find(&format!("C++, {mode}")),
+        ) {
+            ratio(&format!("ours / C++, {mode}"), a, b);
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "these runs did not store the whole file ({FRAGMENTS} fragments expected): {broken:?}"
     );
-    println!(
-        "kvssink / floor: cpu {:.2}x, memory {:.2}x",
-        sink.cpu_s / floor.cpu_s.max(1e-6),
-        sink.max_rss_kb as f64 / floor.max_rss_kb.max(1) as f64
-    );
-    drop(local);
 }
