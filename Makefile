@@ -9,7 +9,7 @@ SHELL := /bin/bash
 # Tests and the demo run offline against kvs-local: never let a developer's AWS settings
 # (or the EC2 metadata service) leak in.
 unexport AWS_REGION AWS_DEFAULT_REGION AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_KINESIS_VIDEO
-unexport AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN KVS_LOCAL_DATA_DIR
+unexport AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN KVS_LOCAL_DATA_DIR AWS_CA_BUNDLE
 export AWS_EC2_METADATA_DISABLED := true
 
 .PHONY: all deps build demo test lint fuzz-gate fuzz consumer plugin python bench-python fmt clean

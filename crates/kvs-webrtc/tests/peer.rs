@@ -14,7 +14,7 @@ use kvs_webrtc::peer::{
     GstSource, IceConfig, IceServer, Master, MasterConfig, MasterEvent, Viewer, ViewerConfig,
     ViewerEvent, ViewerOutput,
 };
-use kvs_webrtc::signaling::{ClientId, Incoming, Outgoing};
+use kvs_webrtc::signaling::{ClientId, Incoming, Outgoing, Signal};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
@@ -447,4 +447,23 @@ async fn a_key_frame_request_is_answered_with_the_current_gop() {
     assert!(after[0].timestamp_ns > previous);
     viewer.close().await;
     relay.master.close().await;
+}
+
+/// Browsers say so, and AWS's C master waits for its whole candidate gathering (10 s) before
+/// answering an offer that does not.
+#[tokio::test]
+async fn the_viewers_offer_says_candidates_are_trickled() {
+    let (out, mut sent) = mpsc::channel::<Outgoing>(64);
+    let mut config = ViewerConfig::default();
+    config.ice = IceConfig::loopback();
+    let (_viewer, _output) = Viewer::connect(config, out).await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), sent.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let Signal::Offer(sdp) = first.signal else {
+        panic!("the viewer's first message is not its offer: {first:?}")
+    };
+    let session = sdp.split("\r\nm=").next().unwrap();
+    assert!(session.contains("a=ice-options:trickle"), "{sdp}");
 }

@@ -30,6 +30,7 @@ mod packetize;
 mod receiver;
 mod record;
 mod reorder;
+mod sdp;
 mod sender;
 mod stats;
 mod viewer;

@@ -153,7 +153,7 @@ impl Viewer {
                 return Err(e);
             }
         };
-        outbound.description(Signal::Offer(offer.sdp));
+        outbound.description(Signal::Offer(super::sdp::with_trickle(&offer.sdp)));
 
         let mut tasks = Vec::new();
         let (slot, events_tx) = (data.clone(), events.clone());

@@ -104,7 +104,7 @@ impl Session {
         pc.set_local_description(answer.clone())
             .await
             .map_err(PeerError::webrtc("apply the answer"))?;
-        outbound.description(Signal::Answer(answer.sdp));
+        outbound.description(Signal::Answer(crate::peer::sdp::with_trickle(&answer.sdp)));
         for candidate in early_candidates {
             if let Err(e) = pc.add_ice_candidate(candidate).await {
                 tracing::debug!("viewer {viewer}: early candidate refused: {e}");
