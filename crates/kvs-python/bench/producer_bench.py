@@ -15,30 +15,18 @@ import time
 import kvs_rs
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from conftest import annexb_units, to_avc  # noqa: E402
+from conftest import access_units, ffmpeg_h264  # noqa: E402
 
 FPS = 25
 
 
 def four_mbit_frames(seconds: int):
     """720p H.264 at about 4 Mbit/s (noise keeps x264 from compressing it away)."""
-    out = subprocess.run(
-        ["ffmpeg", "-v", "error", "-f", "lavfi",
-         "-i", f"testsrc2=size=1280x720:rate={FPS},noise=alls=12:allf=t", "-t", str(seconds),
-         "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "4M", "-maxrate", "4M",
-         "-bufsize", "4M", "-g", str(FPS), "-bf", "0", "-x264-params", "aud=1",
-         "-f", "h264", "-"],
-        check=True, capture_output=True).stdout
-    frames, current = [], []
-    for unit in annexb_units(out):
-        if unit[0] & 0x1F == 9:
-            if current:
-                frames.append(current)
-            current = []
-        else:
-            current.append(unit)
-    frames.append(current)
-    return [(to_avc(u), any(n[0] & 0x1F == 5 for n in u)) for u in frames if u]
+    return access_units(ffmpeg_h264(
+        "-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate={FPS},noise=alls=12:allf=t",
+        "-t", str(seconds), "-preset", "ultrafast", "-b:v", "4M", "-maxrate", "4M",
+        "-bufsize", "4M", "-g", str(FPS),
+    ))
 
 
 def main():

@@ -84,43 +84,41 @@ fn session_options(
     Ok(options)
 }
 
-/// GetHLSStreamingSessionURL: a URL players open (`mode` LIVE, LIVE_REPLAY or ON_DEMAND;
-/// `start`/`end` in epoch seconds, producer time).
+/// GetHLSStreamingSessionURL (`protocol` "HLS") or GetDASHStreamingSessionURL ("DASH"): a URL
+/// players open (`mode` LIVE, LIVE_REPLAY or ON_DEMAND; `range` the (start, end) epoch seconds,
+/// producer time, either may be None). Python's `kvs_rs.hls_url` and `kvs_rs.dash_url`.
 #[pyfunction]
-#[pyo3(signature = (stream, config, mode="LIVE", start=None, end=None, expires=None))]
-pub(crate) fn hls_url(
+#[pyo3(signature = (stream, config, protocol, mode="LIVE", range=(None, None), expires=None))]
+pub(crate) fn session_url(
     py: Python<'_>,
     stream: &str,
     config: &Config,
+    protocol: &str,
     mode: &str,
-    start: Option<f64>,
-    end: Option<f64>,
+    range: (Option<f64>, Option<f64>),
     expires: Option<f64>,
 ) -> PyResult<String> {
+    let (start, end) = range;
     let stream = stream_ref(stream)?;
     let options = session_options(mode, start, end, expires)?;
+    let dash = match protocol {
+        "HLS" => false,
+        "DASH" => true,
+        other => {
+            return Err(InvalidArgumentException::new_err(format!(
+                "protocol {other:?} is not HLS or DASH"
+            )));
+        }
+    };
     let client = ArchiveClient::new(&config.inner);
-    wait(py, async move { client.hls_url(&stream, &options).await })
-        .map_err(|e| to_py(&e, Local::Other))
-}
-
-/// GetDASHStreamingSessionURL, as `hls_url`.
-#[pyfunction]
-#[pyo3(signature = (stream, config, mode="LIVE", start=None, end=None, expires=None))]
-pub(crate) fn dash_url(
-    py: Python<'_>,
-    stream: &str,
-    config: &Config,
-    mode: &str,
-    start: Option<f64>,
-    end: Option<f64>,
-    expires: Option<f64>,
-) -> PyResult<String> {
-    let stream = stream_ref(stream)?;
-    let options = session_options(mode, start, end, expires)?;
-    let client = ArchiveClient::new(&config.inner);
-    wait(py, async move { client.dash_url(&stream, &options).await })
-        .map_err(|e| to_py(&e, Local::Other))
+    wait(py, async move {
+        if dash {
+            client.dash_url(&stream, &options).await
+        } else {
+            client.hls_url(&stream, &options).await
+        }
+    })
+    .map_err(|e| to_py(&e, Local::Other))
 }
 
 /// GetImages: stills of `stream` every `every` seconds between `start` and `end` (epoch

@@ -29,8 +29,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(reader::list_fragments, m)?)?;
     m.add_function(wrap_pyfunction!(reader::read_mkv, m)?)?;
     m.add_function(wrap_pyfunction!(archive::clip, m)?)?;
-    m.add_function(wrap_pyfunction!(archive::hls_url, m)?)?;
-    m.add_function(wrap_pyfunction!(archive::dash_url, m)?)?;
+    m.add_function(wrap_pyfunction!(archive::session_url, m)?)?;
     m.add_function(wrap_pyfunction!(archive::images, m)?)?;
     errors::register(m)?;
     Ok(())

@@ -32,30 +32,39 @@ def to_avc(units) -> bytes:
     return b"".join(len(u).to_bytes(4, "big") + u for u in units)
 
 
-def h264_access_units(seconds: float, fps: int = 25, size: str = "320x240", gop: int = 25):
-    """(avc_bytes, key_frame) per frame of a test pattern, SPS and PPS in the first."""
-    out = subprocess.run(
-        [
-            "ffmpeg", "-v", "error", "-f", "lavfi",
-            "-i", f"testsrc=size={size}:rate={fps}", "-t", str(seconds),
-            "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", str(gop), "-bf", "0",
-            "-x264-params", "aud=1", "-f", "h264", "-",
-        ],
-        check=True,
-        capture_output=True,
-    ).stdout
+def access_units(annexb: bytes):
+    """(avc_bytes, key_frame) per access unit of an Annex-B stream whose access units start
+    with a delimiter (x264's `aud=1`)."""
     frames, current = [], []
-    for unit in annexb_units(out):
-        nal_type = unit[0] & 0x1F
-        if nal_type == 9:  # access unit delimiter: a new frame starts
+    for unit in annexb_units(annexb):
+        if unit[0] & 0x1F == 9:  # access unit delimiter: a new frame starts
             if current:
                 frames.append(current)
             current = []
-            continue
-        current.append(unit)
+        else:
+            current.append(unit)
     if current:
         frames.append(current)
     return [(to_avc(units), any(u[0] & 0x1F == 5 for u in units)) for units in frames]
+
+
+def ffmpeg_h264(*args) -> bytes:
+    """What ffmpeg with `args` (input and encoder options) writes as raw H.264 with access
+    unit delimiters."""
+    return subprocess.run(
+        ["ffmpeg", "-v", "error", *args, "-c:v", "libx264", "-bf", "0",
+         "-x264-params", "aud=1", "-f", "h264", "-"],
+        check=True,
+        capture_output=True,
+    ).stdout
+
+
+def h264_access_units(seconds: float, fps: int = 25, size: str = "320x240", gop: int = 25):
+    """(avc_bytes, key_frame) per frame of a test pattern, SPS and PPS in the first."""
+    return access_units(ffmpeg_h264(
+        "-f", "lavfi", "-i", f"testsrc=size={size}:rate={fps}", "-t", str(seconds),
+        "-pix_fmt", "yuv420p", "-g", str(gop),
+    ))
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,12 @@
 import json
 import os
 import pathlib
-import subprocess
 import time
 
 import pytest
 
 import kvs_rs
-from conftest import annexb_units, timestamps, to_avc
+from conftest import access_units, ffmpeg_h264, timestamps
 
 
 def photos() -> pathlib.Path:
@@ -21,26 +20,10 @@ def photos() -> pathlib.Path:
 
 def video_of(photo: pathlib.Path, seconds: int = 3):
     """H.264 access units of a still photo, 30 fps, a key frame a second."""
-    out = subprocess.run(
-        [
-            "ffmpeg", "-v", "error", "-loop", "1", "-i", str(photo), "-t", str(seconds),
-            "-vf", "scale=416:800,format=yuv420p", "-r", "30",
-            "-c:v", "libx264", "-g", "30", "-bf", "0", "-x264-params", "aud=1",
-            "-f", "h264", "-",
-        ],
-        check=True,
-        capture_output=True,
-    ).stdout
-    frames, current = [], []
-    for unit in annexb_units(out):
-        if unit[0] & 0x1F == 9:
-            if current:
-                frames.append(current)
-            current = []
-        else:
-            current.append(unit)
-    frames.append(current)
-    return [(to_avc(u), any(n[0] & 0x1F == 5 for n in u)) for u in frames if u]
+    return access_units(ffmpeg_h264(
+        "-loop", "1", "-i", str(photo), "-t", str(seconds),
+        "-vf", "scale=416:800,format=yuv420p", "-r", "30", "-g", "30",
+    ))
 
 
 def test_a_stream_processor_finds_an_indexed_face_and_writes_the_match_to_kinesis(kvs_local):

@@ -36,9 +36,7 @@ from ._native import (
     ResourceNotFoundException,
     ServerError,
     clip,
-    dash_url,
     get_media,
-    hls_url,
     images,
     list_fragments,
     read_mkv,
@@ -56,6 +54,31 @@ def _as_bytes(data: Bytes) -> bytes:
     if hasattr(data, "tobytes"):
         return data.tobytes()
     return bytes(memoryview(data))
+
+
+def hls_url(
+    stream: str,
+    config: Config,
+    mode: str = "LIVE",
+    start: Optional[float] = None,
+    end: Optional[float] = None,
+    expires: Optional[float] = None,
+) -> str:
+    """GetHLSStreamingSessionURL: a URL players open (``mode`` LIVE, LIVE_REPLAY or ON_DEMAND;
+    ``start``/``end`` in epoch seconds, producer time)."""
+    return _native.session_url(stream, config, "HLS", mode, (start, end), expires)
+
+
+def dash_url(
+    stream: str,
+    config: Config,
+    mode: str = "LIVE",
+    start: Optional[float] = None,
+    end: Optional[float] = None,
+    expires: Optional[float] = None,
+) -> str:
+    """GetDASHStreamingSessionURL, as ``hls_url``."""
+    return _native.session_url(stream, config, "DASH", mode, (start, end), expires)
 
 
 class LocalServer(_native.LocalServer):

@@ -130,20 +130,12 @@ def read_mkv(data: bytes) -> List[Frame]: ...
 def clip(
     stream: str, config: Config, start: float, end: float, path: Union[str, PathLike]
 ) -> dict: ...
-def hls_url(
+def session_url(
     stream: str,
     config: Config,
+    protocol: str,
     mode: str = "LIVE",
-    start: Optional[float] = None,
-    end: Optional[float] = None,
-    expires: Optional[float] = None,
-) -> str: ...
-def dash_url(
-    stream: str,
-    config: Config,
-    mode: str = "LIVE",
-    start: Optional[float] = None,
-    end: Optional[float] = None,
+    range: Tuple[Optional[float], Optional[float]] = (None, None),
     expires: Optional[float] = None,
 ) -> str: ...
 def images(
