@@ -90,17 +90,29 @@ impl DataDirLock {
             path: self.dir.clone(),
             source,
         };
-        let tmp = self.dir.join(format!("{SERVER_FILE}.tmp"));
-        let mut opts = OpenOptions::new();
-        opts.create(true).truncate(true).write(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp).map_err(io_err)?;
         let text = serde_json::to_string_pretty(server).map_err(|e| io_err(e.into()))?;
-        std::io::Write::write_all(&mut f, text.as_bytes()).map_err(io_err)?;
-        f.sync_all().map_err(io_err)?;
-        std::fs::rename(&tmp, self.dir.join(SERVER_FILE)).map_err(io_err)
+        write_atomic(&self.dir.join(SERVER_FILE), text.as_bytes(), true).map_err(io_err)
     }
+}
+
+/// Replaces `path` with `bytes` as a whole (written and synced beside it, then renamed), so a
+/// reader never sees half a file; `private` makes it readable by its owner only.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut file = options.open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 impl Drop for DataDirLock {

@@ -4,17 +4,13 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kvs_archive::{ArchiveClient, HlsOptions, PlaybackMode, StillFormat};
-use kvs_types::{StreamRef, TimeRange};
+use kvs_types::TimeRange;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::config::Config;
+use crate::config::{Config, stream_ref};
 use crate::errors::{InvalidArgumentException, Local, to_py};
 use crate::runtime::wait;
-
-fn stream_ref(stream: &str) -> PyResult<StreamRef> {
-    StreamRef::parse(stream).map_err(|e| to_py(&e, Local::Config))
-}
 
 fn instant(secs: f64) -> PyResult<SystemTime> {
     Duration::try_from_secs_f64(secs)

@@ -108,3 +108,14 @@ impl Config {
         format!("Config({})", self.inner.target())
     }
 }
+
+/// A stream name or ARN as Python code gives it.
+pub(crate) fn stream_ref(stream: &str) -> PyResult<kvs_types::StreamRef> {
+    kvs_types::StreamRef::parse(stream).map_err(|e| to_py(&e, Local::Config))
+}
+
+/// Epoch seconds as nanoseconds, through whole microseconds: an f64 holds epoch microseconds
+/// exactly, not epoch nanoseconds, and a frame at 12.757 s must stay at 12.757 s.
+pub(crate) fn epoch_ns(seconds: f64) -> u64 {
+    (seconds.max(0.0) * 1e6).round() as u64 * 1000
+}

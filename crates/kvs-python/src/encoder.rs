@@ -7,6 +7,7 @@ use kvs_gst::{EncodedFrame, PixelFormat, RawVideoEncoder};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::config::epoch_ns;
 use crate::errors::{InvalidArgumentException, KvsError, Local, to_py};
 
 /// Encodes raw pictures (3 bytes per pixel, `format` "BGR" as OpenCV gives them, or "RGB")
@@ -71,7 +72,7 @@ impl H264Encoder {
     /// Encodes one picture taken at `timestamp` (epoch seconds); returns the access units
     /// ready now.
     fn encode(&self, py: Python<'_>, pixels: &[u8], timestamp: f64) -> PyResult<Vec<Encoded>> {
-        let ns = (timestamp * 1e6).round().max(0.0) as u64 * 1000;
+        let ns = epoch_ns(timestamp);
         let frames = py.allow_threads(|| {
             self.inner
                 .lock()

@@ -19,7 +19,7 @@ use kvs_types::StreamRef;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::config::Config;
+use crate::config::{Config, epoch_ns, stream_ref};
 use crate::errors::{FrameError, KvsError, Local, to_py};
 use crate::runtime::{runtime, wait};
 
@@ -167,7 +167,7 @@ impl Producer {
         codec_private: Option<Vec<u8>>,
         on_event: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
-        let stream = StreamRef::parse(stream).map_err(|e| to_py(&e, Local::Config))?;
+        let stream = stream_ref(stream)?;
         Ok(Self {
             config,
             stream,
@@ -484,10 +484,4 @@ fn stats_dict<'py>(py: Python<'py>, s: &ProducerStats) -> PyResult<Bound<'py, Py
     d.set_item("errors", s.errors)?;
     d.set_item("reconnects", s.reconnects)?;
     Ok(d)
-}
-
-/// Epoch seconds as nanoseconds, through whole microseconds: an f64 holds epoch microseconds
-/// exactly, not epoch nanoseconds, and a frame at 12.757 s must stay at 12.757 s.
-fn epoch_ns(seconds: f64) -> u64 {
-    (seconds * 1e6).round() as u64 * 1000
 }

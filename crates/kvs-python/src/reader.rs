@@ -6,11 +6,10 @@ use std::sync::Mutex;
 
 use kvs_media::{FragmentReader, MediaClient, StartSelector, TimestampKind};
 use kvs_mkv::{Event, Parser};
-use kvs_types::StreamRef;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::config::Config;
+use crate::config::{Config, stream_ref};
 use crate::errors::{InvalidArgumentException, KvsError, Local, to_py};
 use crate::runtime::{runtime, wait};
 
@@ -118,10 +117,6 @@ fn start_selector(start: &Bound<'_, PyAny>) -> PyResult<StartSelector> {
     Err(InvalidArgumentException::new_err(
         "start is \"earliest\", \"now\", \"fragment:NUMBER\", \"producer:TIME\", \"server:TIME\", \"token:TOKEN\" or epoch seconds (producer time)",
     ))
-}
-
-fn stream_ref(stream: &str) -> PyResult<StreamRef> {
-    StreamRef::parse(stream).map_err(|e| to_py(&e, Local::Config))
 }
 
 /// GetMedia on `stream` from `start`; returns an iterator of `Frame`s.

@@ -248,22 +248,7 @@ fn create_ca(data_dir: &Path, dir: &Path) -> Result<(), TlsError> {
 }
 
 fn write_atomic(path: &Path, text: &str, private: bool) -> Result<(), TlsError> {
-    use std::io::Write as _;
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    if private {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    #[cfg(not(unix))]
-    let _ = private;
-    let mut file = options.open(&tmp).map_err(|e| TlsError::io(&tmp, e))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| TlsError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| TlsError::io(path, e))
+    crate::datadir::write_atomic(path, text.as_bytes(), private).map_err(|e| TlsError::io(path, e))
 }
 
 #[cfg(test)]
