@@ -33,6 +33,23 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// `command` (program, arguments, environment) run in network namespace `ns` through
+/// `ip netns exec`, which executes it in place: the child is the program itself.
+pub fn in_netns(ns: &str, command: &Command) -> Command {
+    let mut wrapped = Command::new("ip");
+    wrapped
+        .args(["netns", "exec", ns])
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    wrapped
+}
+
 /// A command for a binary with no AWS configuration in its environment.
 pub fn offline(name: &str, scratch: &Path) -> Command {
     let mut cmd = Command::new(bin(name));
@@ -74,9 +91,27 @@ impl ServerProcess {
 
     /// Starts `kvs-local serve` on `data_dir` at `addr` and waits until it listens.
     pub fn start_on(data_dir: &Path, scratch: &Path, addr: &str) -> Self {
-        let mut child = offline("kvs-local", scratch)
+        Self::spawn(Self::command(data_dir, scratch, addr), data_dir)
+    }
+
+    /// Starts `kvs-local serve` in network namespace `ns` (see [`in_netns`]).
+    pub fn start_in_netns(ns: &str, data_dir: &Path, scratch: &Path, addr: &str) -> Self {
+        Self::spawn(
+            in_netns(ns, &Self::command(data_dir, scratch, addr)),
+            data_dir,
+        )
+    }
+
+    fn command(data_dir: &Path, scratch: &Path, addr: &str) -> Command {
+        let mut command = offline("kvs-local", scratch);
+        command
             .args(["serve", "--addr", addr, "--data-dir"])
-            .arg(data_dir)
+            .arg(data_dir);
+        command
+    }
+
+    fn spawn(mut command: Command, data_dir: &Path) -> Self {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -5,6 +5,7 @@
 mod demo;
 mod durability;
 mod faces;
+mod lossy;
 mod put;
 mod standalone;
 mod tls;

@@ -47,6 +47,6 @@ pub use error::{Result, SourceError};
 #[doc(inline)]
 pub use images::{ImageFormat, still_images};
 #[doc(inline)]
-pub use media::MediaSource;
+pub use media::{KeyFrameTrigger, MediaSource};
 #[doc(inline)]
 pub use source::{Source, SourceOptions, TestPattern};

@@ -32,6 +32,35 @@ impl Drop for PipelineGuard {
     }
 }
 
+/// Asks a [`MediaSource`]'s encoder for a key frame (with SPS and PPS) as soon as it can,
+/// as a WebRTC sender does when a viewer reports picture loss. Cheap to clone, usable from
+/// any thread while the source is being read.
+#[derive(Clone)]
+pub struct KeyFrameTrigger {
+    /// The video sink: a force-key-unit event sent from it travels upstream to the encoder.
+    sink: AppSink,
+}
+
+impl KeyFrameTrigger {
+    /// Sends the request; `false` if the pipeline did not take it (e.g. it has stopped).
+    pub fn request(&self) -> bool {
+        // The upstream force-key-unit event of GstVideoEncoder (gst_video_event_new_upstream_
+        // force_key_unit), built by hand to avoid a gstreamer-video dependency for one event.
+        let structure = gst::Structure::builder("GstForceKeyUnit")
+            .field("all-headers", true)
+            .field("count", 0u32)
+            .build();
+        self.sink
+            .send_event(gst::event::CustomUpstream::new(structure))
+    }
+}
+
+impl std::fmt::Debug for KeyFrameTrigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyFrameTrigger").finish_non_exhaustive()
+    }
+}
+
 /// A frame pulled from a track, before it is made relative to the stream start.
 #[derive(Debug)]
 struct Pulled {
@@ -157,6 +186,19 @@ impl MediaSource {
     /// The tracks: the video track (number 1), then the audio track (number 2) if any.
     pub fn tracks(&self) -> &[TrackInfo] {
         &self.tracks
+    }
+
+    /// A handle that asks the video encoder for a key frame, for sources that encode
+    /// ([`Source::encodes`]); `None` for files and RTSP cameras, whose key frames come when
+    /// they come.
+    pub fn key_frame_trigger(&self) -> Option<KeyFrameTrigger> {
+        if !self.input.source.encodes() {
+            return None;
+        }
+        self.sinks
+            .first()
+            .cloned()
+            .map(|sink| KeyFrameTrigger { sink })
     }
 
     /// The media's length, when the source knows it (files do; live sources do not).

@@ -42,6 +42,12 @@ impl Source {
     pub fn is_live(&self) -> bool {
         !matches!(self, Self::File(_))
     }
+
+    /// Whether the pipeline encodes the video itself (test pattern, capture device), and so
+    /// can make a key frame when asked; files and RTSP cameras are passed through as they are.
+    pub fn encodes(&self) -> bool {
+        matches!(self, Self::TestPattern(_) | Self::Device(_))
+    }
 }
 
 /// Shown in error messages; RTSP passwords are masked.

@@ -5,6 +5,7 @@
 //! - [`video`]: synthetic H.264 frames and their CodecPrivate, made without GStreamer, and
 //!   the tracks and frames of an MKV file ([`video::read_mkv`]);
 //! - [`net`]: a proxy that cuts an HTTP response off mid-body, and a free loopback port;
+//! - [`lossy`]: two network namespaces joined by a link that drops a share of UDP packets;
 //! - [`ffprobe`], to check what was written;
 //! - with the `gst` feature: media files made with `gst-launch-1.0` ([`make_mkv`],
 //!   [`gst_launch`]) and an RTSP server on loopback ([`RtspServer`]).
@@ -16,6 +17,7 @@
 #[cfg(feature = "gst")]
 mod gst;
 pub mod local;
+pub mod lossy;
 pub mod net;
 mod probe;
 pub mod video;

@@ -10,11 +10,11 @@
 //!    kvs-local) let at most 10 viewers be connected to a channel's signaling at once, so each
 //!    of these viewers leaves signaling once its peer connection is up, which leaves the
 //!    connection up.
-//! 3. Frame loss under packet loss (`KVS_BENCH_LOSS`, "0,1,5,5>"): master and viewer in two
+//! 3. Frame loss under packet loss (`KVS_BENCH_LOSS`, "0,1,5,10,5>"): master and viewer in two
 //!    network namespaces joined by a veth pair, an nftables rule in each dropping that share of
 //!    the UDP packets it sends at random: both directions, or with `>` only the master's (the
 //!    media; the viewer's NACKs and key frame requests all arrive). After 2 s, the viewer counts
-//!    the frames it can decode for `KVS_BENCH_LOSS_SECONDS` (60) against the 30 fps the source
+//!    the unique source frames it can decode for `KVS_BENCH_LOSS_SECONDS` (60) against the 30 fps the source
 //!    makes: frames lost after NACK/retransmission. Needs root, `ip` and `nft`; skipped with
 //!    the reason otherwise. (netem is not used: this machine's kernel is built without it.)
 //!
@@ -30,6 +30,7 @@ use kvs_endpoint::KvsConfig;
 use kvs_gst::{Source, TestPattern};
 use kvs_local::{Config, Server};
 use kvs_testkit::local::config_at;
+use kvs_testkit::lossy::{self, LossyLink, MASTER_IP, VIEWER_IP};
 use kvs_types::{ChannelName, ChannelRef};
 use kvs_webrtc::peer::{GstSource, IceConfig, Viewer, ViewerConfig, ViewerEvent, ViewerOutput};
 use kvs_webrtc::session::{MasterSession, SessionOptions, ViewerSession};
@@ -350,137 +351,13 @@ async fn loopback() {
 // ---------------------------------------------------------------------------------------------
 // 3: packet loss between two network namespaces.
 
-const MASTER_IP: &str = "10.233.0.1";
-const VIEWER_IP: &str = "10.233.0.2";
-
-fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
-    use std::io::Write;
-    let mut child = std::process::Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("{program}: {e}"))?;
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{program} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// Two namespaces joined by a veth pair, each dropping `percent` of the UDP packets it sends;
-/// removed on drop.
-struct LossyLink {
-    master_ns: String,
-    viewer_ns: String,
-}
-
-impl LossyLink {
-    fn create(percent: u32, both_ways: bool) -> Result<Self, String> {
-        let tag = std::process::id();
-        let link = Self {
-            master_ns: format!("kvsb-m{tag}"),
-            viewer_ns: format!("kvsb-v{tag}"),
-        };
-        let (m, v) = (link.master_ns.as_str(), link.viewer_ns.as_str());
-        let (veth_m, veth_v) = (format!("kvbm{tag}"), format!("kvbv{tag}"));
-        run("ip", &["netns", "add", m], None)?;
-        run("ip", &["netns", "add", v], None)?;
-        run(
-            "ip",
-            &[
-                "link", "add", &veth_m, "netns", m, "type", "veth", "peer", "name", &veth_v,
-                "netns", v,
-            ],
-            None,
-        )?;
-        let viewer_percent = if both_ways { percent } else { 0 };
-        for (ns, dev, ip, percent) in [
-            (m, &veth_m, MASTER_IP, percent),
-            (v, &veth_v, VIEWER_IP, viewer_percent),
-        ] {
-            let cidr = format!("{ip}/24");
-            run("ip", &["-n", ns, "addr", "add", &cidr, "dev", dev], None)?;
-            run("ip", &["-n", ns, "link", "set", dev, "up"], None)?;
-            run("ip", &["-n", ns, "link", "set", "lo", "up"], None)?;
-            let rules = format!(
-                "table inet kvsloss {{\n  chain out {{\n    type filter hook output priority 0; policy accept;\n    meta l4proto udp counter\n    meta l4proto udp numgen random mod 100 < {percent} counter drop\n  }}\n}}\n"
-            );
-            run("ip", &["netns", "exec", ns, "nft", "-f", "-"], Some(&rules))?;
-        }
-        Ok(link)
-    }
-
-    /// (UDP packets sent, dropped) in a namespace.
-    fn counters(ns: &str) -> (u64, u64) {
-        let out = run(
-            "ip",
-            &[
-                "netns", "exec", ns, "nft", "list", "table", "inet", "kvsloss",
-            ],
-            None,
-        )
-        .unwrap();
-        let packets: Vec<u64> = out
-            .split("counter packets ")
-            .skip(1)
-            .map(|s| s.split_whitespace().next().unwrap().parse().unwrap())
-            .collect();
-        (packets[0], packets[1])
-    }
-}
-
-impl Drop for LossyLink {
-    fn drop(&mut self) {
-        // Deleting a namespace deletes its end of the veth pair, and so the pair.
-        let _ = run("ip", &["netns", "del", &self.master_ns], None);
-        let _ = run("ip", &["netns", "del", &self.viewer_ns], None);
-    }
-}
-
-/// Why the packet loss part cannot run here, if it cannot.
-fn loss_unavailable() -> Option<String> {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false);
-    if !root {
-        return Some("not root: network namespaces need root".into());
-    }
-    for (tool, version) in [("ip", "-V"), ("nft", "--version")] {
-        if let Err(e) = run(tool, &[version], None) {
-            return Some(format!("{e} (scripts/install-deps installs it)"));
-        }
-    }
-    None
-}
-
 async fn loss() {
-    if let Some(reason) = loss_unavailable() {
+    if let Some(reason) = lossy::unavailable() {
         println!("frame loss under packet loss: not measured: {reason}");
         return;
     }
     let seconds = env("KVS_BENCH_LOSS_SECONDS", 60);
-    let levels = std::env::var("KVS_BENCH_LOSS").unwrap_or_else(|_| "0,1,5,5>".into());
+    let levels = std::env::var("KVS_BENCH_LOSS").unwrap_or_else(|_| "0,1,5,10,5>".into());
     println!(
         "UDP packets dropped | sent / dropped by the master, by the viewer | frames expected | decodable frames | frames lost | viewer: packets lost, frames dropped | time to first frame"
     );
@@ -489,7 +366,7 @@ async fn loss() {
             Some(p) => (p.parse::<u32>().unwrap(), false),
             None => (level.parse::<u32>().unwrap(), true),
         };
-        let link = match LossyLink::create(percent, both_ways) {
+        let link = match LossyLink::create(percent, if both_ways { percent } else { 0 }) {
             Ok(link) => link,
             Err(e) => {
                 println!("frame loss under packet loss: not measured: {e}");
@@ -497,13 +374,13 @@ async fn loss() {
             }
         };
         let (master, endpoint) = spawn_master(
-            &["ip", "netns", "exec", &link.master_ns],
+            &["ip", "netns", "exec", link.master_ns()],
             &[("KVS_BENCH_IP", MASTER_IP)],
         )
         .await;
         let exe = std::env::current_exe().unwrap();
         let out = Command::new("ip")
-            .args(["netns", "exec", &link.viewer_ns])
+            .args(["netns", "exec", link.viewer_ns()])
             .arg(&exe)
             .env("KVS_BENCH_ROLE", "loss-viewer")
             .env("KVS_BENCH_IP", VIEWER_IP)
@@ -514,8 +391,8 @@ async fn loss() {
             .output()
             .await
             .unwrap();
-        let (m_sent, m_dropped) = LossyLink::counters(&link.master_ns);
-        let (v_sent, v_dropped) = LossyLink::counters(&link.viewer_ns);
+        let (m_sent, m_dropped) = LossyLink::counters(link.master_ns()).unwrap();
+        let (v_sent, v_dropped) = LossyLink::counters(link.viewer_ns()).unwrap();
         drop(master);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let result = stdout
@@ -571,11 +448,13 @@ async fn loss_viewer() {
     // The first frames come in a burst (the master's current group of pictures): skip them.
     let warm_up = tokio::time::Instant::now() + Duration::from_secs(2);
     while let Ok(Some(_)) = tokio::time::timeout_at(warm_up, output.frames.recv()).await {}
-    let mut delivered = 0u64;
+    // Unique source frames: a frame sent twice (a repeated GOP) counts once.
+    let mut seen = std::collections::HashSet::new();
     let end = warm_up + Duration::from_secs(seconds as u64);
-    while let Ok(Some(_)) = tokio::time::timeout_at(end, output.frames.recv()).await {
-        delivered += 1;
+    while let Ok(Some(frame)) = tokio::time::timeout_at(end, output.frames.recv()).await {
+        seen.insert(frame.timestamp_ns);
     }
+    let delivered = seen.len();
     let stats = session.viewer().stats().await;
     session.close().await;
     let expected = seconds as u64 * u64::from(FPS);

@@ -79,3 +79,38 @@ fn test_pattern_with_audio_gives_h264_and_aac_in_order() {
     );
     assert_eq!(source.next_frame().unwrap(), None, "stays at the end");
 }
+
+#[test]
+fn a_requested_key_frame_comes_before_the_gop_ends() {
+    let pattern = TestPattern {
+        duration: Some(Duration::from_secs(3)),
+        ..TestPattern::default()
+    };
+    let gop = 2 * pattern.fps as usize;
+    let mut source =
+        MediaSource::open(&Source::TestPattern(pattern), SourceOptions::default()).unwrap();
+    let trigger = source.key_frame_trigger().expect("a test pattern encodes");
+    let mut keys = Vec::new();
+    let mut index = 0;
+    while let Some(frame) = source.next_frame().unwrap() {
+        if frame.track != 1 {
+            continue;
+        }
+        if frame.key {
+            keys.push(index);
+        }
+        if index == 10 {
+            assert!(trigger.request(), "the pipeline refused the request");
+        }
+        index += 1;
+    }
+    // Without the request the second key frame would be frame `gop` (60); the encoder's
+    // queue delays the forced one by a few frames.
+    assert_eq!(keys[0], 0);
+    assert!(
+        keys.get(1).is_some_and(|&k| k > 10 && k < 25),
+        "key frames at {keys:?} (GOP {gop})"
+    );
+    assert!(!Source::File("a.mkv".into()).encodes());
+    assert!(!Source::rtsp("rtsp://cam/live").encodes());
+}

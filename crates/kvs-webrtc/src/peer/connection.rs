@@ -2,17 +2,23 @@
 //! candidates in the [`Outbound`] queue, remote data channels and tracks in mpsc receivers.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use webrtc::data_channel::DataChannel;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCPeerConnectionIceEvent, RTCPeerConnectionState, Registry, register_default_interceptors,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState, Registry,
 };
 
-use rtc::interceptor::Slot;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
+use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, Slot};
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
+};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+};
 
 use super::error::{PeerError, Result};
 use super::ice::IceConfig;
@@ -25,6 +31,14 @@ const H264_CLOCK_RATE: u32 = 90_000;
 /// H.264 profiles offered and accepted, most compatible first; negotiation matches the
 /// profile and constraint bytes, not the level.
 const H264_PROFILES: [&str; 5] = ["42e01f", "42001f", "4d001f", "640032", "f4001f"];
+
+/// How often the receiver asks again for packets still missing: about a round trip on the
+/// networks cameras stream over, and several times within the viewer's jitter buffer.
+const NACK_INTERVAL: Duration = Duration::from_millis(40);
+/// How many times one missing packet is asked for (0.4 s at [`NACK_INTERVAL`]).
+const NACKS_PER_PACKET: u16 = 10;
+/// Packets the receiver keeps track of, for NACKs (a power of two; 4 s at 8 Mbit/s).
+const RECEIVE_LOG: u16 = 4096;
 
 /// A peer connection and the receiving ends of its events.
 pub(crate) struct Link {
@@ -65,12 +79,39 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
-/// Builds a peer connection that negotiates H.264 video (with NACK and RTCP reports).
-/// `preferred_profile` (an SPS's profile-level-id) is offered first when given.
+/// What a peer connection sends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sending {
+    /// Sent packets kept for retransmission when the receiver NACKs them (a power of two).
+    pub(crate) retransmit_packets: u16,
+}
+
+impl Sending {
+    /// A receive-only connection keeps almost nothing.
+    pub(crate) const NOTHING: Self = Self {
+        retransmit_packets: 64,
+    };
+
+    /// Three seconds of packets at `max_bitrate_kbps`, as AWS's C SDK keeps (1200-byte RTP
+    /// packets), rounded up to a power of two, 512 to 32768.
+    pub(crate) fn video_up_to(max_bitrate_kbps: u32) -> Self {
+        let packets = u64::from(max_bitrate_kbps) * 1000 / 8 * 3 / 1200;
+        let packets = packets.clamp(512, 32768).next_power_of_two();
+        Self {
+            retransmit_packets: u16::try_from(packets).unwrap_or(32768),
+        }
+    }
+}
+
+/// Builds a peer connection that negotiates H.264 video with loss repair (NACK and
+/// retransmission, PLI and FIR), RTCP sender and receiver reports and transport-wide
+/// congestion control feedback. `preferred_profile` (an SPS's profile-level-id) is offered
+/// first when given.
 pub(crate) async fn build(
     ice: &IceConfig,
     outbound: Arc<Outbound>,
     preferred_profile: Option<[u8; 3]>,
+    sending: Sending,
 ) -> Result<Link> {
     let mut media_engine = MediaEngine::default();
     for (i, codec) in h264_codecs(preferred_profile).into_iter().enumerate() {
@@ -85,9 +126,9 @@ pub(crate) async fn build(
             )
             .map_err(PeerError::webrtc("register the H.264 codec"))?;
     }
-    let registry = register_default_interceptors(Registry::new(), &mut media_engine)
+    let registry = interceptors(&mut media_engine, sending)
         .map_err(PeerError::webrtc(
-            "set up NACK and RTCP report interceptors",
+            "set up NACK, RTCP report and congestion control interceptors",
         ))?
         .with(Slot::from(keyframe::SLOT), KeyFrameRequests::default());
 
@@ -116,6 +157,41 @@ pub(crate) async fn build(
         data_channels,
         tracks,
     })
+}
+
+/// webrtc's default interceptors, with NACKs sent sooner and more often and a send history
+/// sized for the bitrate.
+fn interceptors(
+    media_engine: &mut MediaEngine,
+    sending: Sending,
+) -> std::result::Result<Registry, webrtc::error::Error> {
+    for (typ, parameter) in [("nack", ""), ("nack", "pli"), ("ccm", "fir")] {
+        media_engine.register_feedback(
+            RTCPFeedback {
+                typ: typ.to_owned(),
+                parameter: parameter.to_owned(),
+            },
+            RtpCodecKind::Video,
+        );
+    }
+    configure_simulcast_extension_headers(media_engine)?;
+    let registry = Registry::new()
+        .with(
+            Slot::NackResponder,
+            NackResponderBuilder::new()
+                .with_size(sending.retransmit_packets)
+                .build(),
+        )
+        .with(
+            Slot::NackGenerator,
+            NackGeneratorBuilder::new()
+                .with_size(RECEIVE_LOG)
+                .with_interval(NACK_INTERVAL)
+                .with_max_nacks_per_packet(NACKS_PER_PACKET)
+                .build(),
+        );
+    let registry = configure_twcc_receiver_only(registry, media_engine)?;
+    Ok(configure_rtcp_reports(registry))
 }
 
 fn h264_codecs(preferred: Option<[u8; 3]>) -> Vec<RTCRtpCodec> {
@@ -160,6 +236,14 @@ pub(crate) async fn connected(state: &mut watch::Receiver<RTCPeerConnectionState
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_send_history_holds_three_seconds_at_the_bitrate() {
+        assert_eq!(Sending::video_up_to(1000).retransmit_packets, 512);
+        // 4 Mbit/s for 3 s is 1250 packets of 1200 bytes.
+        assert_eq!(Sending::video_up_to(4000).retransmit_packets, 2048);
+        assert_eq!(Sending::video_up_to(u32::MAX).retransmit_packets, 32768);
+    }
 
     #[test]
     fn the_stream_profile_comes_first_without_duplicates() {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use kvs_mkv::Frame;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use super::error::{PeerError, Result};
 use super::h264::{ParameterSets, to_annexb};
@@ -43,6 +43,8 @@ pub(crate) struct Feed {
     gop: Mutex<Gop>,
     pushed: AtomicU64,
     closed: AtomicBool,
+    /// Counts viewers' key frame requests, for a source that can make key frames.
+    key_requests: watch::Sender<u64>,
 }
 
 impl Feed {
@@ -54,6 +56,7 @@ impl Feed {
             gop: Mutex::new(Gop::default()),
             pushed: AtomicU64::new(0),
             closed: AtomicBool::new(false),
+            key_requests: watch::channel(0).0,
         }
     }
 
@@ -106,6 +109,16 @@ impl Feed {
         self.gop().frames.clone()
     }
 
+    /// Passes a viewer's key frame request to the source; `false` when no source listens
+    /// (one that cannot make key frames).
+    pub(crate) fn request_key_frame(&self) -> bool {
+        if self.key_requests.receiver_count() == 0 {
+            return false;
+        }
+        self.key_requests.send_modify(|n| *n += 1);
+        true
+    }
+
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
     }
@@ -128,6 +141,28 @@ impl FrameSink {
     /// stop.
     pub fn send(&self, frame: Frame) -> Result<()> {
         self.feed.push(frame)
+    }
+
+    /// Viewers' requests for a key frame, for a source that encodes (a camera, a test
+    /// pattern): it should make one as soon as it can, as a browser does when its peer
+    /// reports picture loss. While nobody listens, a viewer that lost a key frame is sent the
+    /// current group of pictures again instead (paced, at most every few seconds).
+    pub fn key_frame_requests(&self) -> KeyFrameRequests {
+        let mut rx = self.feed.key_requests.subscribe();
+        rx.mark_unchanged();
+        KeyFrameRequests(rx)
+    }
+}
+
+/// A source's end of viewers' key frame requests: see [`FrameSink::key_frame_requests`].
+#[derive(Debug)]
+pub struct KeyFrameRequests(watch::Receiver<u64>);
+
+impl KeyFrameRequests {
+    /// Waits for the next request (requests made meanwhile count as one); `false` once the
+    /// master has gone.
+    pub async fn next(&mut self) -> bool {
+        self.0.changed().await.is_ok()
     }
 }
 
@@ -170,6 +205,20 @@ mod tests {
         assert_eq!(seqs, [4, 5], "the sixth frame is audio");
         feed.push(frame(1, false, 6)).unwrap();
         assert_eq!(rx.try_recv().unwrap().timestamp_ns, 6);
+        assert!(!feed.request_key_frame(), "no source listens");
+        let sink = FrameSink::new(Arc::new(Feed::new(1, ParameterSets::default())));
+        let mut requests = sink.key_frame_requests();
+        assert!(sink.feed.request_key_frame());
+        assert!(sink.feed.request_key_frame());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            assert!(requests.next().await);
+            let again = tokio::time::timeout(std::time::Duration::from_millis(20), requests.next());
+            assert!(again.await.is_err(), "two requests in a row count once");
+        });
         feed.close();
         assert!(matches!(
             feed.push(frame(1, true, 7)),

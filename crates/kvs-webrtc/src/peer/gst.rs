@@ -42,9 +42,20 @@ impl GstSource {
     }
 
     /// Reads the source on a blocking thread into `sink` until the source ends or the master
-    /// is closed; the task returns the number of frames read.
+    /// is closed; the task returns the number of frames read. A source that encodes (test
+    /// pattern, capture device) makes a key frame whenever a viewer asks for one.
     pub fn start(self, sink: FrameSink) -> JoinHandle<Result<u64>> {
         let mut source = self.source;
+        if let Some(trigger) = source.key_frame_trigger() {
+            let mut requests = sink.key_frame_requests();
+            tokio::spawn(async move {
+                while requests.next().await {
+                    if !trigger.request() {
+                        tracing::debug!("the encoder did not take a key frame request");
+                    }
+                }
+            });
+        }
         tokio::task::spawn_blocking(move || {
             let mut frames = 0;
             while let Some(frame) = source.next_frame()? {

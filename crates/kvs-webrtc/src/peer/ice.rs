@@ -11,6 +11,9 @@ use webrtc::peer_connection::{
 
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 const ICE_CHECKS: u16 = 28;
+/// SRTP packets a retransmission may arrive behind and still be accepted: the default (64)
+/// throws away any packet repaired after a burst, such as a large key frame.
+const SRTP_REPLAY_WINDOW: usize = 4096;
 
 /// A STUN or TURN server, as `GetIceServerConfig` returns them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -95,6 +98,8 @@ impl IceConfig {
             builder = builder.with_relay_acceptance_min_wait(Some(Duration::ZERO));
         }
         builder
+            .with_srtp_replay_protection_window(SRTP_REPLAY_WINDOW)
+            .with_srtcp_replay_protection_window(SRTP_REPLAY_WINDOW)
             // The crate checks a candidate pair every 200 ms, which alone puts 200-400 ms into
             // every connection; RFC 8445's pacing (Ta) is 50 ms. The attempts are scaled so a
             // pair is still given up on after the same 1.4 s.

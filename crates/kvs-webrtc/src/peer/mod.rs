@@ -37,7 +37,7 @@ mod viewer;
 
 pub use data::{DataMessage, KVS_DATA_CHANNEL};
 pub use error::{PeerError, Result};
-pub use feed::FrameSink;
+pub use feed::{FrameSink, KeyFrameRequests};
 #[cfg(feature = "gst")]
 pub use gst::GstSource;
 pub use ice::{IceConfig, IceServer};

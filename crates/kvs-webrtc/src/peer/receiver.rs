@@ -58,13 +58,14 @@ pub(crate) struct VideoReceiver {
     pub(crate) counters: Arc<MediaCounters>,
     pub(crate) track_info: Arc<Mutex<Option<TrackInfo>>>,
     pub(crate) key_frames: KeyFrameRequester,
+    pub(crate) jitter_buffer: Duration,
 }
 
 impl VideoReceiver {
     pub(crate) async fn run(self) {
         let media_ssrc = self.track.ssrcs().await.first().copied().unwrap_or(0);
         self.key_frames.attach(Arc::clone(&self.track), media_ssrc);
-        let mut reorder = Reorder::default();
+        let mut reorder = Reorder::new(self.jitter_buffer);
         let mut assembler = Assembler::default();
         let mut in_order = Vec::new();
         let mut units = Vec::new();
@@ -72,7 +73,9 @@ impl VideoReceiver {
         let mut reader_behind = false;
         let mut lost_packets = 0;
         let mut lost_frames = 0;
-        let mut last_pli: Option<Instant> = None;
+        // The master starts each viewer at a key frame, whose packets are still arriving:
+        // a request is only worth sending once that has had time.
+        let mut last_pli = Instant::now();
         while let Some(event) = self.track.poll().await {
             let packet = match event {
                 TrackRemoteEvent::OnRtpPacket(p) => p,
@@ -120,8 +123,8 @@ impl VideoReceiver {
             }
 
             let undecodable = assembler.needs_key_frame() || reader_behind;
-            if undecodable && last_pli.is_none_or(|t| t.elapsed() >= PLI_INTERVAL) {
-                last_pli = Some(Instant::now());
+            if undecodable && last_pli.elapsed() >= PLI_INTERVAL {
+                last_pli = Instant::now();
                 let sent = self.key_frames.request().await;
                 tracing::debug!("stream undecodable; key frame requested: {sent}");
             }

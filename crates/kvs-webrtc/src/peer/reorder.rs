@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use rtc::rtp::packet::Packet;
 
-/// How long a gap is waited on: NACK asks for a missing packet every 100 ms.
-const MAX_WAIT: Duration = Duration::from_millis(250);
 /// Packets held behind a gap before it is given up on (a large key frame is a few hundred).
-const MAX_HELD: usize = 1024;
+const MAX_HELD: usize = 4096;
 
-#[derive(Default)]
+/// A jitter buffer in sequence-number order.
 pub(crate) struct Reorder {
+    /// How long a gap is waited on, while NACKs ask for it again.
+    max_wait: Duration,
     /// Extended sequence number of the next packet to release.
     next: Option<u64>,
     /// The highest extended sequence number seen, for extending the next one.
@@ -23,6 +23,16 @@ pub(crate) struct Reorder {
 }
 
 impl Reorder {
+    pub(crate) fn new(max_wait: Duration) -> Self {
+        Self {
+            max_wait,
+            next: None,
+            highest: None,
+            held: BTreeMap::new(),
+            gap_since: None,
+        }
+    }
+
     /// Adds a packet that arrived at `now`; packets now in order go to `out`.
     pub(crate) fn push(&mut self, packet: Packet, now: Instant, out: &mut Vec<Packet>) {
         let seq = self.extend(packet.header.sequence_number);
@@ -38,7 +48,7 @@ impl Reorder {
             return;
         }
         let since = *self.gap_since.get_or_insert(now);
-        if now.duration_since(since) >= MAX_WAIT || self.held.len() > MAX_HELD {
+        if now.duration_since(since) >= self.max_wait || self.held.len() > MAX_HELD {
             // Give up on the gap; the depacketizer sees the jump in sequence numbers.
             self.next = self.held.keys().next().copied();
             self.gap_since = None;
@@ -84,13 +94,15 @@ mod tests {
         p
     }
 
+    const MAX_WAIT: Duration = Duration::from_millis(500);
+
     fn seqs(out: &[Packet]) -> Vec<u16> {
         out.iter().map(|p| p.header.sequence_number).collect()
     }
 
     #[test]
     fn a_late_packet_is_put_back_in_place() {
-        let (mut r, mut out, t) = (Reorder::default(), Vec::new(), Instant::now());
+        let (mut r, mut out, t) = (Reorder::new(MAX_WAIT), Vec::new(), Instant::now());
         for seq in [65534, 65535, 1, 2, 0, 3] {
             r.push(packet(seq), t, &mut out);
         }
@@ -99,10 +111,14 @@ mod tests {
 
     #[test]
     fn a_lost_packet_is_given_up_on_after_a_while() {
-        let (mut r, mut out, t) = (Reorder::default(), Vec::new(), Instant::now());
+        let (mut r, mut out, t) = (Reorder::new(MAX_WAIT), Vec::new(), Instant::now());
         r.push(packet(10), t, &mut out);
         r.push(packet(12), t, &mut out);
-        r.push(packet(13), t + Duration::from_millis(100), &mut out);
+        r.push(
+            packet(13),
+            t + MAX_WAIT - Duration::from_millis(1),
+            &mut out,
+        );
         assert_eq!(seqs(&out), [10]);
         r.push(packet(14), t + MAX_WAIT, &mut out);
         assert_eq!(seqs(&out), [10, 12, 13, 14]);

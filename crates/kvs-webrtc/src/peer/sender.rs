@@ -1,5 +1,6 @@
 //! Sending the feed to one viewer: nothing until its connection is up, then from a key frame
-//! on; the current group of pictures again when the viewer asks for a key frame.
+//! on. When the viewer asks for a key frame, the source makes one if it encodes; otherwise
+//! the current group of pictures goes again, paced, at most every few seconds.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,10 +18,18 @@ use super::stats::MediaCounters;
 
 /// RTP ticks between the cached frames sent in one burst (1 ms at 90 kHz).
 const BURST_TICKS: u32 = 90;
-/// Pause between burst frames, so a GOP does not overflow the viewer's socket buffer.
-const BURST_PACING: Duration = Duration::from_millis(1);
-/// Key frame requests closer together than this are answered once.
+/// Pause between the frames of the GOP a new viewer starts with, so that it does not
+/// overflow the viewer's socket buffer.
+const START_PACING: Duration = Duration::from_millis(1);
+/// Pause between the frames of a GOP sent again on request: a repeat adds to the live stream
+/// on a link that has just lost packets.
+const REPEAT_PACING: Duration = Duration::from_millis(5);
+/// Key frame requests closer together than this are answered once when the source can make
+/// key frames.
 const REQUEST_INTERVAL: Duration = Duration::from_millis(500);
+/// A GOP is sent again at most this often; requests in between wait for the source's next
+/// key frame.
+const REPEAT_INTERVAL: Duration = Duration::from_secs(3);
 
 pub(crate) struct VideoSender {
     pub(crate) feed: Arc<Feed>,
@@ -43,13 +52,14 @@ impl VideoSender {
         // Frames up to this one went out in a burst and must not go again.
         let mut sent_through = 0;
         if self.fast_start && starts_with_key(&cached) {
-            match self.burst(&cached).await {
+            match self.burst(&cached, START_PACING).await {
                 Some(seq) => sent_through = seq,
                 None => return,
             }
             waiting_for_key = false;
         }
         let mut last_request: Option<Instant> = None;
+        let mut last_repeat: Option<Instant> = None;
         let mut requests_open = true;
         loop {
             tokio::select! {
@@ -77,12 +87,20 @@ impl VideoSender {
                             continue;
                         }
                         last_request = Some(Instant::now());
+                        if self.feed.request_key_frame() {
+                            tracing::debug!("key frame requested; passed to the encoder");
+                            continue;
+                        }
+                        // A file or camera passed through cannot make a key frame: the current
+                        // GOP goes again, or the viewer waits for the source's next key frame.
+                        if last_repeat.is_some_and(|t| t.elapsed() < REPEAT_INTERVAL) {
+                            continue;
+                        }
+                        last_repeat = Some(Instant::now());
                         tracing::debug!("key frame requested; sending the current GOP again");
-                        // The source cannot be asked for a key frame; the current GOP is sent
-                        // again instead, or the viewer waits for the next key frame.
                         let cached = self.feed.gop_frames();
                         if starts_with_key(&cached) {
-                            match self.burst(&cached).await {
+                            match self.burst(&cached, REPEAT_PACING).await {
                                 Some(seq) => sent_through = seq,
                                 None => return,
                             }
@@ -100,7 +118,7 @@ impl VideoSender {
     /// stream's RTP time from its newest frame: the viewer shows the key frame now and plays
     /// live right after, rather than behind live by the GOP's age. Returns the newest frame's
     /// position, or `None` once the connection has ended.
-    async fn burst(&mut self, frames: &[Arc<VideoFrame>]) -> Option<u64> {
+    async fn burst(&mut self, frames: &[Arc<VideoFrame>], pacing: Duration) -> Option<u64> {
         let newest = frames.last()?;
         let last = frames.len() - 1;
         let span = u32::try_from(last)
@@ -120,7 +138,7 @@ impl VideoSender {
                 return None;
             }
             if i < last {
-                tokio::time::sleep(BURST_PACING).await;
+                tokio::time::sleep(pacing).await;
             }
         }
         Some(newest.seq)

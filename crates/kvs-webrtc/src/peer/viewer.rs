@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kvs_mkv::{Frame, TrackInfo};
 use tokio::sync::{mpsc, watch};
@@ -15,7 +15,7 @@ use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit}
 
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 
-use super::connection::{self, Link, is_over};
+use super::connection::{self, Link, Sending, is_over};
 use super::data::{self, DataEvent, DataMessage, DataSlot, KVS_DATA_CHANNEL};
 use super::error::{PeerError, Result};
 use super::ice::IceConfig;
@@ -36,6 +36,9 @@ pub struct ViewerConfig {
     pub data_channel: Option<String>,
     /// Frames waiting for the reader before newer ones are dropped (up to the next key frame).
     pub frame_buffer: usize,
+    /// How long a missing packet is waited for (while it is asked for again) before the
+    /// frames behind it are given up on: the jitter buffer's maximum delay.
+    pub jitter_buffer: Duration,
 }
 
 impl Default for ViewerConfig {
@@ -44,6 +47,7 @@ impl Default for ViewerConfig {
             ice: IceConfig::default(),
             data_channel: Some(KVS_DATA_CHANNEL.to_owned()),
             frame_buffer: 256,
+            jitter_buffer: Duration::from_millis(500),
         }
     }
 }
@@ -112,7 +116,7 @@ impl Viewer {
             state,
             mut data_channels,
             mut tracks,
-        } = connection::build(&config.ice, Arc::clone(&outbound), None).await?;
+        } = connection::build(&config.ice, Arc::clone(&outbound), None, Sending::NOTHING).await?;
         let (events, events_rx) = mpsc::channel(EVENTS);
         let (frames, frames_rx) = mpsc::channel(config.frame_buffer.max(1));
         let counters = Arc::new(MediaCounters::new(started));
@@ -162,6 +166,7 @@ impl Viewer {
                 data::read(channel, slot.clone(), events_tx.clone(), viewer_event);
             }
         }));
+        let jitter_buffer = config.jitter_buffer;
         let receiver = (
             Arc::clone(&counters),
             Arc::clone(&track_info),
@@ -176,6 +181,7 @@ impl Viewer {
                         counters: Arc::clone(&receiver.0),
                         track_info: Arc::clone(&receiver.1),
                         key_frames: receiver.2.clone(),
+                        jitter_buffer,
                     };
                     tokio::spawn(video.run());
                 } else {

@@ -10,7 +10,7 @@ use kvs_mkv::{TrackInfo, TrackKind};
 use tokio::sync::mpsc;
 use webrtc::peer_connection::{RTCIceCandidateInit, RTCPeerConnectionState};
 
-use super::connection::{self, is_over};
+use super::connection::{self, Sending, is_over};
 use super::data::DataMessage;
 use super::error::{PeerError, Result};
 use super::feed::{Feed, FrameSink};
@@ -42,6 +42,9 @@ pub struct MasterConfig {
     /// ICE consent), so this bounds how long a departed viewer holds resources; without it
     /// the ICE failure comes 25 s later.
     pub disconnected_timeout: Duration,
+    /// The highest video bitrate expected from the source, in kbit/s: each viewer's
+    /// connection keeps three seconds of it for retransmitting what the viewer reports lost.
+    pub max_bitrate_kbps: u32,
 }
 
 impl Default for MasterConfig {
@@ -50,6 +53,7 @@ impl Default for MasterConfig {
             ice: IceConfig::default(),
             fast_start: true,
             disconnected_timeout: Duration::from_secs(10),
+            max_bitrate_kbps: 4000,
         }
     }
 }
@@ -284,7 +288,13 @@ impl Inner {
                 .clone(),
             ..self.config.ice.clone()
         };
-        let link = connection::build(&ice, Arc::clone(&outbound), self.profile).await?;
+        let link = connection::build(
+            &ice,
+            Arc::clone(&outbound),
+            self.profile,
+            Sending::video_up_to(self.config.max_bitrate_kbps),
+        )
+        .await?;
         let pc = Arc::clone(&link.pc);
         let early_candidates = self
             .early_candidates

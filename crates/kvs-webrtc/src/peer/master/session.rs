@@ -15,11 +15,11 @@ use webrtc::peer_connection::{
 };
 
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 
 use super::MasterEvent;
-use crate::peer::connection::Link;
+use crate::peer::connection::{H264_MIME, Link};
 use crate::peer::data::{self, DataEvent, DataSlot};
 use crate::peer::error::{PeerError, Result};
 use crate::peer::feed::Feed;
@@ -79,6 +79,13 @@ impl Session {
             .map_err(PeerError::webrtc("apply the viewer's offer"))?;
 
         let ssrc: u32 = rand::random();
+        // The codec binds the stream to the interceptors (NACK responder, sender reports);
+        // without one webrtc sends the packets unbound and drops every NACK.
+        let codec = RTCRtpCodec {
+            mime_type: H264_MIME.to_owned(),
+            clock_rate: 90_000,
+            ..Default::default()
+        };
         let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
             "kvs-master".to_owned(),
             format!("video-{viewer}"),
@@ -89,6 +96,7 @@ impl Session {
                     ssrc: Some(ssrc),
                     ..Default::default()
                 },
+                codec,
                 ..Default::default()
             }],
         )));
