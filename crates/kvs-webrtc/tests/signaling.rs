@@ -356,3 +356,120 @@ async fn the_c_sdks_capitalised_message_keys_are_relayed() {
     let reply: serde_json::Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
     assert_eq!(reply["messageType"], "SDP_ANSWER", "{reply}");
 }
+
+/// A raw signaling WebSocket on `local`'s channel, presigned as the C SDK does it: the master
+/// without a client id, a viewer with `X-Amz-ClientId`.
+async fn raw_socket(
+    local: &Local,
+    client_id: Option<&str>,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let mut url = format!(
+        "{}/?X-Amz-ChannelARN={}",
+        local.kvs.url().replacen("http", "ws", 1),
+        local
+            .channel
+            .as_str()
+            .replace(':', "%3A")
+            .replace('/', "%2F")
+    );
+    if let Some(id) = client_id {
+        url.push_str(&format!("&X-Amz-ClientId={id}"));
+    }
+    let signed = local
+        .config()
+        .signer("kinesisvideo")
+        .presign_url(&url, Duration::from_secs(299))
+        .await
+        .unwrap();
+    tokio_tungstenite::connect_async(signed).await.unwrap().0
+}
+
+#[tokio::test]
+async fn the_c_sdks_recorded_messages_reach_our_clients_as_signals() {
+    use base64::Engine as _;
+    use futures_util::SinkExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+
+    // The frames AWS's C SDK samples sent through kvs-local, recorded on the wire (see the
+    // fixture's README; kvs-local's tests/api/c_sdk.rs checks the relay byte for byte).
+    let session: serde_json::Value = serde_json::from_str(include_str!(
+        "../../kvs-local/tests/api/fixtures/c-sdk/signaling-session.json"
+    ))
+    .unwrap();
+    let viewer_id = session["viewer_client_id"].as_str().unwrap();
+    let messages = session["messages"].as_array().unwrap();
+    let from = |who: &'static str| {
+        messages
+            .iter()
+            .filter(move |m| m["from"] == who)
+            .map(|m| m["sent"].as_str().unwrap())
+    };
+    // What a C frame says: its action and its decoded payload.
+    let decode = |sent: &str| {
+        let v: serde_json::Value = serde_json::from_str(sent).unwrap();
+        let payload = base64::engine::general_purpose::STANDARD
+            .decode(v["MessagePayload"].as_str().unwrap())
+            .unwrap();
+        let payload: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        (v["action"].as_str().unwrap().to_owned(), payload)
+    };
+    let expect = |signal: &Signal, action: &str, payload: &serde_json::Value| match signal {
+        Signal::Offer(sdp) => {
+            assert_eq!(action, "SDP_OFFER");
+            assert_eq!(Some(sdp.as_str()), payload["sdp"].as_str());
+        }
+        Signal::Answer(sdp) => {
+            assert_eq!(action, "SDP_ANSWER");
+            assert_eq!(Some(sdp.as_str()), payload["sdp"].as_str());
+        }
+        Signal::IceCandidate(c) => {
+            assert_eq!(action, "ICE_CANDIDATE");
+            assert_eq!(Some(c.candidate.as_str()), payload["candidate"].as_str());
+            assert_eq!(c.sdp_mid.as_deref(), payload["sdpMid"].as_str());
+            assert_eq!(
+                c.sdp_m_line_index.map(u64::from),
+                payload["sdpMLineIndex"].as_u64()
+            );
+        }
+    };
+    let local = local(SignalingLimits::default()).await;
+
+    // The C viewer's offer and candidates, to our master.
+    let mut master = local.connect(Role::Master).await;
+    let mut c_viewer = raw_socket(&local, Some(viewer_id)).await;
+    let mut kinds = Vec::new();
+    for sent in from("viewer") {
+        c_viewer.send(Message::text(sent)).await.unwrap();
+        let (action, payload) = decode(sent);
+        let Incoming::Signal { sender, signal } = next_message(&mut master).await else {
+            panic!("{action} did not arrive as a signal")
+        };
+        assert_eq!(sender.unwrap().as_str(), viewer_id);
+        expect(&signal, &action, &payload);
+        kinds.push(format!("viewer {action}"));
+    }
+    c_viewer.close(None).await.unwrap();
+    master.close();
+
+    // The C master's answer and candidates, to our viewer with that id.
+    let mut viewer = local.connect(viewer(viewer_id)).await;
+    let mut c_master = raw_socket(&local, None).await;
+    for sent in from("master") {
+        c_master.send(Message::text(sent)).await.unwrap();
+        let (action, payload) = decode(sent);
+        let Incoming::Signal { sender, signal } = next_message(&mut viewer).await else {
+            panic!("{action} did not arrive as a signal")
+        };
+        assert_eq!(sender, None);
+        expect(&signal, &action, &payload);
+        kinds.push(format!("master {action}"));
+    }
+    for kind in [
+        "viewer SDP_OFFER",
+        "viewer ICE_CANDIDATE",
+        "master SDP_ANSWER",
+        "master ICE_CANDIDATE",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "no {kind} in {kinds:?}");
+    }
+}

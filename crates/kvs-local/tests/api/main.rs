@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod c_sdk;
 mod channels;
 mod clip;
 mod hls;
