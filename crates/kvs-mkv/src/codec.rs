@@ -178,6 +178,21 @@ pub fn aac_audio_specific_config(sample_rate: u32, channels: u8) -> Result<Vec<u
     Ok(v.to_be_bytes().to_vec())
 }
 
+/// The Opus identification header (RFC 7845 5.1) Matroska keeps as an Opus track's codec
+/// private: version 1, `channels` (1 or 2, channel mapping family 0), `pre_skip` samples at
+/// 48 kHz, an input rate of 48 kHz and no output gain.
+pub fn opus_head(channels: u8, pre_skip: u16) -> Vec<u8> {
+    let mut head = Vec::with_capacity(19);
+    head.extend_from_slice(b"OpusHead");
+    head.push(1);
+    head.push(channels);
+    head.extend_from_slice(&pre_skip.to_le_bytes());
+    head.extend_from_slice(&48_000u32.to_le_bytes());
+    head.extend_from_slice(&0i16.to_le_bytes());
+    head.push(0);
+    head
+}
+
 /// The displayed picture size an H.264 SPS NAL unit (with its header byte) describes, in
 /// pixels, after cropping; `None` when it is cut short or malformed.
 pub fn h264_sps_dimensions(sps: &[u8]) -> Option<(u32, u32)> {
@@ -323,6 +338,20 @@ impl<'a> BitReader<'a> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn opus_head_follows_rfc_7845() {
+        let head = opus_head(2, 312);
+        assert_eq!(head.len(), 19);
+        assert_eq!(&head[..8], b"OpusHead");
+        assert_eq!((head[8], head[9]), (1, 2));
+        assert_eq!(u16::from_le_bytes([head[10], head[11]]), 312);
+        assert_eq!(
+            u32::from_le_bytes([head[12], head[13], head[14], head[15]]),
+            48_000
+        );
+        assert_eq!(&head[16..], [0, 0, 0]);
+    }
 
     #[test]
     fn avc_data_whose_first_length_looks_like_a_start_code_is_not_annexb() {

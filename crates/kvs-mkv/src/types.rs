@@ -47,6 +47,10 @@ impl TrackInfo {
     pub const AAC: &'static str = "A_AAC";
     /// The Matroska codec id of G.711 A-law and mu-law (WAVEFORMATEX in codec private).
     pub const PCM_ACM: &'static str = "A_MS/ACM";
+    /// The Matroska codec id of Opus (an `OpusHead` in codec private).
+    pub const OPUS: &'static str = "A_OPUS";
+    /// The Matroska codec id of VP8 (no codec private).
+    pub const VP8: &'static str = "V_VP8";
 
     /// An H.264 video track with its AVCDecoderConfigurationRecord.
     pub fn h264(number: u64, width: u32, height: u32, avcc: Vec<u8>) -> Self {
@@ -82,6 +86,28 @@ impl TrackInfo {
             codec_private: asc,
             name: Some("kinesis_audio".into()),
             default_duration_ns: None,
+        }
+    }
+
+    /// An Opus audio track (always 48 kHz in Matroska) with `channels` channels: its codec
+    /// private is the `OpusHead` that [`crate::codec::opus_head`] makes.
+    pub fn opus(number: u64, channels: u8) -> Self {
+        Self {
+            codec_id: Self::OPUS.into(),
+            ..Self::aac(
+                number,
+                48_000.0,
+                channels,
+                crate::codec::opus_head(channels, 0),
+            )
+        }
+    }
+
+    /// A VP8 video track.
+    pub fn vp8(number: u64, width: u32, height: u32) -> Self {
+        Self {
+            codec_id: Self::VP8.into(),
+            ..Self::h264(number, width, height, Vec::new())
         }
     }
 
