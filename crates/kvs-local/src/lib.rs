@@ -56,6 +56,10 @@ pub struct Config {
     pub face_models: Option<PathBuf>,
     /// UDP port of the TURN/STUN server (on the same IP as `addr`); 0 picks a free one.
     pub turn_port: u16,
+    /// How long the TURN credentials `GetIceServerConfig` hands out can be used to make an
+    /// allocation (its `Ttl`; default 300 s, as KVS). An allocation made in time outlives
+    /// them: its client keeps refreshing it with the same credentials.
+    pub turn_credential_ttl: std::time::Duration,
     /// https and wss on the same port as http and ws (default: a certificate from the data
     /// directory's own CA, see [`LocalCa`]).
     pub tls: Tls,
@@ -82,6 +86,7 @@ impl Config {
             zero_retention_keep: std::time::Duration::from_secs(5 * 60),
             signaling: SignalingLimits::default(),
             turn_port: 0,
+            turn_credential_ttl: std::time::Duration::from_secs(300),
             face_models: None,
             tls: Tls::default(),
         }
@@ -247,12 +252,17 @@ impl Server {
         let serves_tls = tls.is_some();
         let listener = tls::listener::DualListener::new(listener, tls.map(|t| t.acceptor));
         let turn_secret = auth::hmac(&session_key, b"kvs-local TURN secret");
-        let turn = signaling::turn::TurnServer::start(host.ip(), config.turn_port, turn_secret)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: SocketAddr::new(host.ip(), config.turn_port),
-                source,
-            })?;
+        let turn = signaling::turn::TurnServer::start(
+            host.ip(),
+            config.turn_port,
+            turn_secret,
+            config.turn_credential_ttl,
+        )
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: SocketAddr::new(host.ip(), config.turn_port),
+            source,
+        })?;
         let app = Arc::new(App {
             config: ResolvedConfig {
                 authority: host.to_string(),

@@ -1,7 +1,5 @@
 //! `GetIceServerConfig` (`POST /v1/get-ice-server-config` on the channel's HTTPS endpoint).
 
-use std::time::Duration;
-
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -9,9 +7,6 @@ use crate::App;
 use crate::control::ChannelSelector;
 use crate::error::ApiError;
 use crate::protocol::rest_json_body;
-
-/// How long TURN credentials are valid (KVS hands out 300 s).
-const CREDENTIALS_TTL: Duration = Duration::from_secs(300);
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -45,14 +40,14 @@ pub(crate) async fn get_ice_server_config(app: &App, body: &[u8]) -> Result<Valu
     };
     ChannelSelector::by_arn(arn).load(app).await?;
     let turn = &app.turn;
-    let creds = turn.credentials(&client, CREDENTIALS_TTL);
+    let creds = turn.credentials(&client);
     let addr = turn.addr();
     Ok(json!({
         "IceServerList": [{
             "Uris": [format!("turn:{addr}?transport=udp")],
             "Username": creds.username,
             "Password": creds.password,
-            "Ttl": CREDENTIALS_TTL.as_secs(),
+            "Ttl": turn.credential_ttl().as_secs(),
         }]
     }))
 }
