@@ -130,11 +130,15 @@ pub(crate) fn video_track(caps: &gst::CapsRef, key_frame: &[u8], input: &str) ->
     Ok(track)
 }
 
-/// The AAC audio track described by `caps` (`audio/mpeg, stream-format=raw`).
+/// The audio track described by `caps`: AAC (`audio/mpeg, stream-format=raw`) or Opus
+/// (`audio/x-opus`, from opusenc).
 pub(crate) fn audio_track(caps: &gst::CapsRef, input: &str) -> Result<TrackInfo> {
     let s = caps
         .structure(0)
         .ok_or_else(|| codec_error(input, "audio caps are empty"))?;
+    if s.name() == "audio/x-opus" {
+        return opus_track(s, input);
+    }
     let positive = |field: &str| {
         s.get::<i32>(field)
             .ok()
@@ -151,6 +155,36 @@ pub(crate) fn audio_track(caps: &gst::CapsRef, input: &str) -> Result<TrackInfo>
             .map_err(|e| codec_error(input, &format!("AAC stream has no codec data: {e}")))?,
     };
     Ok(TrackInfo::aac(AUDIO_TRACK, f64::from(rate), channels, asc))
+}
+
+/// The Opus track of opusenc's caps. Its codec private is rebuilt rather than copied from
+/// the `streamheader`, whose input rate is the raw audio's, but keeps the encoder's pre-skip
+/// (the samples a decoder drops at the start).
+fn opus_track(s: &gst::StructureRef, input: &str) -> Result<TrackInfo> {
+    let channels = s
+        .get::<i32>("channels")
+        .ok()
+        .and_then(|c| u8::try_from(c).ok())
+        .filter(|c| (1..=2).contains(c))
+        .ok_or_else(|| codec_error(input, &format!("Opus caps have no 1 or 2 channels: {s}")))?;
+    let pre_skip = s
+        .get::<gst::ArrayRef>("streamheader")
+        .ok()
+        .and_then(|headers| headers.first()?.get::<gst::Buffer>().ok())
+        .and_then(|head| opus_pre_skip(&head.map_readable().ok()?));
+    let mut track = TrackInfo::opus(AUDIO_TRACK, channels);
+    if let Some(pre_skip) = pre_skip {
+        track.codec_private = codec::opus_head(channels, pre_skip);
+    }
+    Ok(track)
+}
+
+/// The pre-skip of an `OpusHead` (RFC 7845 5.1); `None` if `head` is not one.
+fn opus_pre_skip(head: &[u8]) -> Option<u16> {
+    if head.len() < 19 || !head.starts_with(b"OpusHead") {
+        return None;
+    }
+    Some(u16::from_le_bytes([head[10], head[11]]))
 }
 
 fn buffer_field(s: &gst::StructureRef, field: &str) -> Option<Vec<u8>> {
@@ -248,6 +282,46 @@ mod tests {
         let track = audio_track(&caps, "test").unwrap();
         assert_eq!(track.codec_private, vec![0x11, 0x90]);
         assert_eq!(track.number, AUDIO_TRACK);
+    }
+
+    #[test]
+    fn opus_caps_give_an_opus_head_with_the_pre_skip() {
+        init();
+        // opusenc's OpusHead for 44.1 kHz mono input with a pre-skip of 312.
+        let head =
+            gst::Buffer::from_slice(*b"OpusHead\x01\x01\x38\x01\x44\xac\x00\x00\x00\x00\x00");
+        assert_eq!(opus_pre_skip(&head.map_readable().unwrap()), Some(312));
+        assert_eq!(
+            opus_pre_skip(b"OpusTags\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"),
+            None
+        );
+        assert_eq!(opus_pre_skip(b"OpusHead"), None);
+        let caps = |channels: i32, headers: Option<gst::Array>| {
+            let mut caps = gst::Caps::builder("audio/x-opus")
+                .field("rate", 48_000i32)
+                .field("channels", channels)
+                .field("channel-mapping-family", 0i32);
+            if let Some(headers) = headers {
+                caps = caps.field("streamheader", headers);
+            }
+            caps.build()
+        };
+        let track = audio_track(&caps(1, Some(gst::Array::new([head]))), "test").unwrap();
+        assert_eq!(track.codec_id, TrackInfo::OPUS);
+        assert_eq!(track.number, AUDIO_TRACK);
+        assert_eq!(
+            track.kind,
+            kvs_mkv::TrackKind::Audio {
+                sampling_frequency: 48_000.0,
+                channels: 1
+            }
+        );
+        assert_eq!(track.codec_private, codec::opus_head(1, 312));
+        // Without a stream header the pre-skip is unknown: 0.
+        let track = audio_track(&caps(2, None), "test").unwrap();
+        assert_eq!(track.codec_private, codec::opus_head(2, 0));
+        let err = audio_track(&caps(6, None), "test").unwrap_err();
+        assert!(matches!(err, SourceError::CodecData { .. }), "{err}");
     }
 
     #[test]

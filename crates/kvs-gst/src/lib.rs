@@ -3,10 +3,12 @@
 //!
 //! [`MediaSource::open`] builds and starts a GStreamer pipeline for a [`Source`] and reports its
 //! [`tracks`](MediaSource::tracks) (video as track 1: H.264 `avc`/`au` with its AVCC record, or
-//! H.265 `hvc1`/`au`; AAC audio as track 2 when present).
+//! H.265 `hvc1`/`au`; audio as track 2 when present: AAC, or Opus for WebRTC with
+//! [`SourceOptions::with_audio`]).
 //! [`MediaSource::next_frame`] then blocks for the next frame of any track, in timestamp order,
 //! starting with a video key frame at timestamp 0. Files and cameras are passed through (parsed,
-//! never re-encoded); the test pattern and V4L2 devices are encoded with x264.
+//! never re-encoded; only their AAC audio is transcoded when Opus is asked for); the test
+//! pattern and V4L2 devices are encoded with x264.
 //!
 //! `kvs_media::upload(move || source.next_frame(), &producer, ..)` feeds a source into a
 //! producer (PutMedia), reading the blocking source on its own thread.
@@ -49,4 +51,4 @@ pub use images::{ImageFormat, still_images};
 #[doc(inline)]
 pub use media::{KeyFrameTrigger, MediaSource};
 #[doc(inline)]
-pub use source::{Source, SourceOptions, TestPattern};
+pub use source::{AudioCodec, Source, SourceOptions, TestPattern};

@@ -82,8 +82,9 @@ struct Input {
 /// A running GStreamer pipeline that yields the frames of a [`Source`] in timestamp order.
 ///
 /// Track 1 is the video (H.264 as AVC length-prefixed access units with an AVCC codec
-/// private, or H.265 as hvc1), track 2 the AAC audio (raw frames, AudioSpecificConfig codec
-/// private) when the source has one. The first frame is always a video key frame, at
+/// private, or H.265 as hvc1), track 2 the audio when the source has one: AAC (raw frames,
+/// AudioSpecificConfig codec private), or with [`AudioCodec::Opus`](crate::AudioCodec::Opus)
+/// Opus (one 20 ms packet per frame, `OpusHead` codec private). The first frame is always a video key frame, at
 /// timestamp 0; frames before it are dropped. Timestamps are presentation times in
 /// nanoseconds from that frame; the caller adds its own base (e.g. the wall clock at start).
 ///

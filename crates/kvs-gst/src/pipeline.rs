@@ -14,7 +14,7 @@ use gstreamer_app::AppSink;
 use crate::caps::{self, StreamKind};
 use crate::elements::{self, add_chain, build, make, sync_chain};
 use crate::error::{Result, SourceError};
-use crate::source::{Source, SourceOptions, TestPattern};
+use crate::source::{AudioCodec, Source, SourceOptions, TestPattern};
 
 /// Buffers an appsink holds before it blocks its branch (back-pressure on offline files).
 const APPSINK_MAX_BUFFERS: u32 = 32;
@@ -78,9 +78,9 @@ pub(crate) fn build_pipeline(
     // themselves, and syncing them again would only add latency.
     let sync = options.realtime && !source.is_live();
     match source {
-        Source::File(path) => file(path, sync, input),
-        Source::Rtsp { url, tcp } => rtsp(url, *tcp, input),
-        Source::TestPattern(pattern) => test_pattern(pattern),
+        Source::File(path) => file(path, sync, options.audio, input),
+        Source::Rtsp { url, tcp } => rtsp(url, *tcp, options.audio, input),
+        Source::TestPattern(pattern) => test_pattern(pattern, options.audio),
         Source::Device(path) => device(path),
     }
 }
@@ -116,7 +116,13 @@ fn aac_caps() -> gst::Caps {
         .build()
 }
 
-fn file(path: &Path, sync: bool, input: &str) -> Result<Built> {
+fn opus_caps() -> gst::Caps {
+    gst::Caps::builder("audio/x-opus")
+        .field("channel-mapping-family", 0i32)
+        .build()
+}
+
+fn file(path: &Path, sync: bool, audio: AudioCodec, input: &str) -> Result<Built> {
     let location = path.to_str().ok_or_else(|| SourceError::NotMedia {
         path: path.to_owned(),
         reason: "the path is not valid UTF-8".into(),
@@ -144,7 +150,12 @@ fn file(path: &Path, sync: bool, input: &str) -> Result<Built> {
     });
     add_chain(&pipeline, &[src, parse.clone()])?;
     let discovery = Arc::new(Discovery::default());
-    connect_dynamic(&pipeline, &parse, &discovery, sync, input, false);
+    let branch = Branch {
+        sync,
+        audio,
+        rtp: false,
+    };
+    connect_dynamic(&pipeline, &parse, &discovery, branch, input);
     Ok(Built {
         pipeline,
         discovery,
@@ -152,7 +163,7 @@ fn file(path: &Path, sync: bool, input: &str) -> Result<Built> {
     })
 }
 
-fn rtsp(url: &str, tcp: bool, input: &str) -> Result<Built> {
+fn rtsp(url: &str, tcp: bool, audio: AudioCodec, input: &str) -> Result<Built> {
     let lower = url.to_ascii_lowercase();
     if !["rtsp://", "rtsps://", "rtspt://", "rtspu://"]
         .iter()
@@ -176,12 +187,28 @@ fn rtsp(url: &str, tcp: bool, input: &str) -> Result<Built> {
         debug: None,
     })?;
     let discovery = Arc::new(Discovery::default());
-    connect_dynamic(&pipeline, &src, &discovery, false, input, true);
+    let branch = Branch {
+        sync: false,
+        audio,
+        rtp: true,
+    };
+    connect_dynamic(&pipeline, &src, &discovery, branch, input);
     Ok(Built {
         pipeline,
         discovery,
         input_element: "rtspsrc",
     })
+}
+
+/// How to build the branch of a stream that appears at run time.
+#[derive(Debug, Clone, Copy)]
+struct Branch {
+    /// The appsinks sync on the clock (files in real time).
+    sync: bool,
+    /// The codec the audio track is delivered in.
+    audio: AudioCodec,
+    /// The streams are RTP (rtspsrc) and need depayloading.
+    rtp: bool,
 }
 
 /// Builds a branch for each stream `element` exposes, and marks the list complete on
@@ -190,9 +217,8 @@ fn connect_dynamic(
     pipeline: &gst::Pipeline,
     element: &gst::Element,
     discovery: &Arc<Discovery>,
-    sync: bool,
+    branch: Branch,
     input: &str,
-    rtp: bool,
 ) {
     let weak = pipeline.downgrade();
     let found = Arc::clone(discovery);
@@ -202,14 +228,14 @@ fn connect_dynamic(
             return;
         };
         let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-        let kind = if rtp {
+        let kind = if branch.rtp {
             caps::classify_rtp(&caps)
         } else {
             caps::classify(&caps)
         };
         let mut found = found.lock();
         found.pads += 1;
-        if let Err(e) = add_stream(&pipeline, pad, &kind, &mut found, sync, &input, rtp) {
+        if let Err(e) = add_stream(&pipeline, pad, &kind, &mut found, branch, &input) {
             tracing::warn!(error = %e, "kvs-gst: cannot use stream {kind:?} of {input}");
             found.error.get_or_insert(e);
         }
@@ -223,10 +249,10 @@ fn add_stream(
     pad: &gst::Pad,
     kind: &StreamKind,
     found: &mut Found,
-    sync: bool,
+    branch: Branch,
     input: &str,
-    rtp: bool,
 ) -> Result<()> {
+    let Branch { sync, audio, rtp } = branch;
     found.streams.push(match kind {
         StreamKind::H264 => "H.264 video".into(),
         StreamKind::H265 => "H.265 video".into(),
@@ -274,7 +300,15 @@ fn add_stream(
                 chain.push(make(if latm { "rtpmp4adepay" } else { "rtpmp4gdepay" })?);
             }
             chain.push(make("aacparse")?);
-            let sink = appsink("audio", aac_caps(), sync);
+            let caps = match audio {
+                AudioCodec::Aac => aac_caps(),
+                AudioCodec::Opus => {
+                    chain.push(make(elements::aac_decoder()?)?);
+                    chain.extend(elements::opus_encoder_chain()?);
+                    opus_caps()
+                }
+            };
+            let sink = appsink("audio", caps, sync);
             chain.push(sink.clone().upcast());
             link_branch(pipeline, pad, &chain)?;
             found.audio = Some(sink);
@@ -295,7 +329,14 @@ fn add_stream(
             } else if kind.is_video() || *kind == StreamKind::Aac {
                 "only the first video and the first audio stream are used"
             } else {
-                "kvs-gst passes through H.264/H.265 video and AAC audio only"
+                match audio {
+                    AudioCodec::Aac => {
+                        "kvs-gst passes through H.264/H.265 video and AAC audio only"
+                    }
+                    AudioCodec::Opus => {
+                        "kvs-gst passes through H.264/H.265 video and transcodes AAC audio only"
+                    }
+                }
             };
             tracing::warn!("kvs-gst: ignoring stream {kind:?} of {input}: {why}");
             vec![fakesink()?]
@@ -374,7 +415,7 @@ pub(crate) fn i420() -> gst::caps::Builder<gst::caps::NoFeature> {
     gst::Caps::builder("video/x-raw").field("format", "I420")
 }
 
-fn test_pattern(pattern: &TestPattern) -> Result<Built> {
+fn test_pattern(pattern: &TestPattern, audio: AudioCodec) -> Result<Built> {
     pattern.validate()?;
     let pipeline = gst::Pipeline::with_name("kvs-gst-test-pattern");
     let as_i32 = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
@@ -404,7 +445,6 @@ fn test_pattern(pattern: &TestPattern) -> Result<Built> {
         ..Found::default()
     };
     if pattern.audio {
-        let encoder = elements::aac_encoder()?;
         let mut src = gst::ElementFactory::make("audiotestsrc")
             .property("is-live", true)
             .property(
@@ -419,19 +459,25 @@ fn test_pattern(pattern: &TestPattern) -> Result<Built> {
             .field("rate", as_i32(TestPattern::AUDIO_RATE))
             .field("channels", 2i32)
             .build();
-        let audio = appsink("audio", aac_caps(), false);
-        add_chain(
-            &pipeline,
-            &[
-                build(src, "audiotestsrc")?,
-                capsfilter(raw)?,
-                make("audioconvert")?,
-                make(encoder)?,
-                make("aacparse")?,
-                audio.clone().upcast(),
-            ],
-        )?;
-        found.audio = Some(audio);
+        let mut chain = vec![build(src, "audiotestsrc")?, capsfilter(raw)?];
+        let caps = match audio {
+            AudioCodec::Aac => {
+                chain.extend([
+                    make("audioconvert")?,
+                    make(elements::aac_encoder()?)?,
+                    make("aacparse")?,
+                ]);
+                aac_caps()
+            }
+            AudioCodec::Opus => {
+                chain.extend(elements::opus_encoder_chain()?);
+                opus_caps()
+            }
+        };
+        let sink = appsink("audio", caps, false);
+        chain.push(sink.clone().upcast());
+        add_chain(&pipeline, &chain)?;
+        found.audio = Some(sink);
     }
     Ok(Built {
         pipeline,

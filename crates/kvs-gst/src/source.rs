@@ -10,10 +10,11 @@ use crate::error::{Result, SourceError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// An MKV or MP4 file with H.264 (or H.265) video and optional AAC audio, demultiplexed and
-    /// parsed, never re-encoded.
+    /// parsed, never re-encoded (except the audio, when [`SourceOptions::audio`] asks for
+    /// Opus).
     File(PathBuf),
     /// An RTSP camera or server (H.264 or H.265 video, optional AAC audio), depayloaded and
-    /// parsed, never re-encoded.
+    /// parsed, never re-encoded (except the audio, as for files).
     Rtsp {
         /// `rtsp://[user:password@]host[:port]/path`.
         url: String,
@@ -21,7 +22,7 @@ pub enum Source {
         /// `false` lets GStreamer try UDP first.
         tcp: bool,
     },
-    /// A generated, live, H.264-encoded test pattern with optional AAC test tone.
+    /// A generated, live, H.264-encoded test pattern with optional test tone (AAC or Opus).
     TestPattern(TestPattern),
     /// A V4L2 capture device (e.g. `/dev/video0`), encoded to H.264 with the
     /// [`TestPattern::default`] encoder settings.
@@ -73,7 +74,8 @@ pub struct TestPattern {
     pub fps: u32,
     /// H.264 target bitrate in kbit/s.
     pub bitrate_kbps: u32,
-    /// Add an AAC-encoded 48 kHz stereo test tone as track 2.
+    /// Add a 48 kHz stereo test tone as track 2, encoded in the codec of
+    /// [`SourceOptions::audio`] (AAC unless asked otherwise).
     pub audio: bool,
     /// End the stream after this much media time; `None` runs until dropped.
     pub duration: Option<Duration>,
@@ -159,13 +161,43 @@ pub struct SourceOptions {
     /// When `false`, frames come as fast as [`next_frame`](crate::MediaSource::next_frame) is
     /// called, with bounded buffering in between. Live sources are real time either way.
     pub realtime: bool,
+    /// The codec of the audio track (track 2), for sources that have audio.
+    pub audio: AudioCodec,
 }
 
 impl SourceOptions {
-    /// Files at the speed their timestamps say (`true`) or as fast as they are read.
+    /// Files at the speed their timestamps say (`true`) or as fast as they are read; AAC
+    /// audio.
     pub const fn realtime(realtime: bool) -> Self {
-        Self { realtime }
+        Self {
+            realtime,
+            audio: AudioCodec::Aac,
+        }
     }
+
+    /// These options with the audio track in `audio`, e.g.
+    /// `SourceOptions::realtime(true).with_audio(AudioCodec::Opus)` for WebRTC.
+    pub const fn with_audio(self, audio: AudioCodec) -> Self {
+        Self { audio, ..self }
+    }
+}
+
+/// The codec a [`MediaSource`](crate::MediaSource) delivers audio in.
+///
+/// KVS streams (PutMedia, HLS) take AAC, which files and cameras usually carry, so AAC is
+/// passed through untouched. WebRTC takes Opus, not AAC: [`Opus`](Self::Opus) encodes the test
+/// tone in Opus and transcodes the AAC audio of files and cameras (video is still passed
+/// through).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum AudioCodec {
+    /// AAC: raw frames with an AudioSpecificConfig codec private, passed through from files
+    /// and cameras.
+    #[default]
+    Aac,
+    /// Opus: 48 kHz, mono or stereo as the source (more channels are downmixed to stereo),
+    /// one 20 ms packet per frame, with an `OpusHead` codec private.
+    Opus,
 }
 
 /// `url` with the password of any `user:password@` part replaced by `***`.
@@ -218,6 +250,21 @@ mod tests {
         assert!(t.validate().is_ok());
         assert!(TestPattern::default().validate().is_ok());
         assert_eq!(TestPattern::default().video_buffers(), None);
+    }
+
+    #[test]
+    fn options_default_to_aac() {
+        const OPUS: SourceOptions = SourceOptions::realtime(true).with_audio(AudioCodec::Opus);
+        assert_eq!(SourceOptions::default().audio, AudioCodec::Aac);
+        assert_eq!(SourceOptions::realtime(true).audio, AudioCodec::Aac);
+        // Usable in a const; keeps the other settings.
+        assert_eq!(
+            OPUS,
+            SourceOptions {
+                realtime: true,
+                audio: AudioCodec::Opus
+            }
+        );
     }
 
     #[test]

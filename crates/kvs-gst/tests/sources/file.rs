@@ -1,10 +1,11 @@
 use std::time::{Duration, Instant};
 
-use kvs_gst::{MediaSource, Source, SourceOptions};
-use kvs_mkv::{TrackInfo, TrackKind};
+use kvs_gst::{AudioCodec, MediaSource, Source, SourceOptions};
+use kvs_mkv::{Frame, TrackInfo, TrackKind};
 
 use crate::support::{
-    assert_avc, assert_ordered, count, gst_launch, key_count, make_mkv, make_mp4, read_all,
+    assert_avc, assert_opus_head, assert_ordered, count, gst_launch, key_count, make_mkv, make_mp4,
+    read_all,
 };
 
 const OFFLINE: SourceOptions = SourceOptions::realtime(false);
@@ -163,4 +164,60 @@ fn mkv_with_h265_is_passed_through_as_hvc1() {
     for frame in &frames {
         assert_avc(&frame.data);
     }
+}
+
+#[test]
+fn mkv_aac_read_as_opus_keeps_the_video_and_the_audio_span() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("av.mkv");
+    make_mkv(&path);
+
+    let mut aac = MediaSource::open(&Source::File(path.clone()), OFFLINE).unwrap();
+    let aac_frames = read_all(&mut aac);
+    let mut opus =
+        MediaSource::open(&Source::File(path), OFFLINE.with_audio(AudioCodec::Opus)).unwrap();
+    let tracks = opus.tracks().to_vec();
+    assert_eq!(tracks.len(), 2);
+    assert_eq!(tracks[0], aac.tracks()[0], "the video track is unchanged");
+    assert_eq!(tracks[1].codec_id, TrackInfo::OPUS);
+    assert_eq!(
+        tracks[1].kind,
+        TrackKind::Audio {
+            sampling_frequency: 48_000.0,
+            channels: 2
+        }
+    );
+    assert_opus_head(&tracks[1].codec_private, 2);
+    let opus_frames = read_all(&mut opus);
+    assert_ordered(&opus_frames);
+
+    // Video passes through byte for byte, with the same timestamps and key flags.
+    let video = |frames: &[Frame]| -> Vec<Frame> {
+        frames.iter().filter(|f| f.track == 1).cloned().collect()
+    };
+    let (want, have) = (video(&aac_frames), video(&opus_frames));
+    assert_eq!(have.len(), 120);
+    for (i, (w, h)) in want.iter().zip(&have).enumerate() {
+        assert!(w == h, "video frame {i} differs: {w:?} vs {h:?}");
+    }
+    assert_eq!(have.len(), want.len());
+
+    // The audio covers the same time: 4 s of 20 ms packets against 1024-sample AAC frames.
+    let span = |frames: &[Frame], frame_ns: u64| {
+        let mut audio = frames
+            .iter()
+            .filter(|f| f.track == 2)
+            .map(|f| f.timestamp_ns);
+        let first = audio.next().unwrap();
+        (first, audio.last().unwrap() + frame_ns)
+    };
+    let (aac_start, aac_end) = span(&aac_frames, 1_000_000_000 * 1024 / 44_100);
+    let (opus_start, opus_end) = span(&opus_frames, 20_000_000);
+    assert!(
+        aac_start.abs_diff(opus_start) < 100_000_000 && aac_end.abs_diff(opus_end) < 100_000_000,
+        "AAC {aac_start}..{aac_end} ns, Opus {opus_start}..{opus_end} ns"
+    );
+    let packets = count(&opus_frames, 2);
+    assert!((195..=210).contains(&packets), "{packets} Opus packets");
+    assert!(opus_frames.iter().filter(|f| f.track == 2).all(|f| f.key));
 }

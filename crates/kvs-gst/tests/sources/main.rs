@@ -11,5 +11,5 @@ mod errors;
 mod file;
 /// An RTSP server inside the test, read over TCP.
 mod rtsp;
-/// The live test pattern with audio.
+/// The live test pattern with audio (AAC or Opus).
 mod test_pattern;

@@ -85,6 +85,22 @@ pub(crate) fn assert_avc(data: &[u8]) {
     assert!(units > 0);
 }
 
+/// Asserts `private` is the `OpusHead` of 48 kHz Opus in `channels` channels (mapping family
+/// 0), as opusenc writes it apart from the input rate.
+pub(crate) fn assert_opus_head(private: &[u8], channels: u8) {
+    assert_eq!(private.len(), 19, "{private:x?}");
+    assert_eq!(&private[..8], b"OpusHead");
+    assert_eq!(
+        (private[8], private[9]),
+        (1, channels),
+        "version and channels"
+    );
+    let pre_skip = u16::from_le_bytes([private[10], private[11]]);
+    assert!(pre_skip > 0 && pre_skip <= 48 * 80, "pre-skip {pre_skip}");
+    assert_eq!(private[12..16], 48_000u32.to_le_bytes());
+    assert_eq!(private[16..], [0, 0, 0], "no gain, mapping family 0");
+}
+
 pub(crate) fn count(frames: &[Frame], track: u64) -> usize {
     frames.iter().filter(|f| f.track == track).count()
 }

@@ -1,9 +1,9 @@
 use std::time::Duration;
 
-use kvs_gst::{MediaSource, Source, SourceOptions, TestPattern};
+use kvs_gst::{AudioCodec, MediaSource, Source, SourceOptions, TestPattern};
 use kvs_mkv::{TrackInfo, TrackKind};
 
-use crate::support::{assert_avc, assert_ordered, count, read_all};
+use crate::support::{assert_avc, assert_opus_head, assert_ordered, count, read_all};
 
 #[test]
 fn test_pattern_with_audio_gives_h264_and_aac_in_order() {
@@ -113,4 +113,61 @@ fn a_requested_key_frame_comes_before_the_gop_ends() {
     );
     assert!(!Source::File("a.mkv".into()).encodes());
     assert!(!Source::rtsp("rtsp://cam/live").encodes());
+}
+
+#[test]
+fn test_pattern_with_audio_as_opus_gives_20_ms_packets_in_order() {
+    let pattern = TestPattern {
+        audio: true,
+        duration: Some(Duration::from_secs(3)),
+        ..TestPattern::default()
+    };
+    let options = SourceOptions::realtime(true).with_audio(AudioCodec::Opus);
+    let mut source = MediaSource::open(&Source::TestPattern(pattern), options).unwrap();
+
+    let tracks = source.tracks().to_vec();
+    assert_eq!(tracks.len(), 2);
+    assert_eq!(tracks[0].codec_id, TrackInfo::H264);
+    let audio = &tracks[1];
+    assert_eq!(
+        (audio.number, audio.codec_id.as_str()),
+        (2, TrackInfo::OPUS)
+    );
+    assert_eq!(
+        audio.kind,
+        TrackKind::Audio {
+            sampling_frequency: 48_000.0,
+            channels: 2
+        }
+    );
+    assert_opus_head(&audio.codec_private, 2);
+
+    let frames = read_all(&mut source);
+    assert_ordered(&frames);
+    let audio: Vec<_> = frames.iter().filter(|f| f.track == 2).collect();
+    // 3 s of 20 ms packets is 150, less any before the first key frame.
+    assert!(
+        (135..=155).contains(&audio.len()),
+        "{} Opus packets",
+        audio.len()
+    );
+    assert!(audio.iter().all(|f| f.key && !f.data.is_empty()));
+    // 50 packets a second, 20 ms apart (opusenc shifts all but the first by its pre-skip).
+    let second = audio
+        .iter()
+        .filter(|f| (1_000_000_000..2_000_000_000).contains(&f.timestamp_ns))
+        .count();
+    assert!((49..=51).contains(&second), "{second} packets in second 1");
+    for pair in audio[1..].windows(2) {
+        let step = pair[1].timestamp_ns - pair[0].timestamp_ns;
+        assert!(
+            step.abs_diff(20_000_000) < 1_000_000,
+            "{step} ns between packets"
+        );
+    }
+    // The video is as with AAC.
+    assert!((88..=92).contains(&count(&frames, 1)));
+    for frame in frames.iter().filter(|f| f.track == 1) {
+        assert_avc(&frame.data);
+    }
 }
