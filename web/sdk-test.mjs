@@ -269,6 +269,20 @@ if (mode === 'viewer') {
     const later = await page.evaluate(() => document.querySelector('video').currentTime);
     diag(`currentTime ${first.time} -> ${later}`);
     out(`PLAYING ${first.width}x${first.height}`);
+    // Audio: what the page's connection received (the inbound audio RTP stream's packets).
+    const audio = await page.evaluate(async () => {
+      const stats = await viewer.peerConnection.getStats();
+      let packets = 0;
+      let codec = '';
+      stats.forEach((s) => {
+        if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+          packets += s.packetsReceived || 0;
+          codec = stats.get(s.codecId)?.mimeType || codec;
+        }
+      });
+      return { packets, codec };
+    });
+    out(`AUDIO ${audio.codec || 'none'} packets=${audio.packets}`);
     ok = checkRelay();
   } catch (e) {
     out(`${elapsed()} FAILED: ${e.message.split('\n')[0]}`);

@@ -314,17 +314,52 @@ fn kvs_local_ca_prints_the_ca_file_and_the_fingerprint_openssl_computes() {
         .unwrap());
 }
 
-/// A browser master on the official JS SDK (fake camera and microphone, `web/sdk-test.mjs
-/// master`) and `kvs webrtc viewer --record` as its viewer, through kvs-local over https.
+/// The fake camera at 640x480 in the browser's `video` codec and its microphone in Opus, every
+/// recorded video frame decodable.
+fn assert_recorded(recording: &Path, video: &str, summary: &serde_json::Value) {
+    let probe = kvs_testkit::ffprobe(recording);
+    let streams = probe["streams"].as_array().unwrap();
+    let described: Vec<String> = streams
+        .iter()
+        .map(|s| match s["codec_type"].as_str() {
+            Some("video") => format!("{},{},{}", s["codec_name"], s["width"], s["height"]),
+            _ => format!("{}", s["codec_name"]),
+        })
+        .collect();
+    assert_eq!(
+        described,
+        [format!("\"{video}\",640,480"), "\"opus\"".to_owned()],
+        "{probe}"
+    );
+    let decoded = frames(recording);
+    assert!(decoded >= 60, "only {decoded} frames in 6 s: {summary}");
+    let audio: u64 = streams[1]["nb_read_frames"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(audio >= 200, "only {audio} Opus frames in 6 s: {summary}");
+}
+
+/// A browser master on the official JS SDK (fake camera and microphone), and `kvs webrtc viewer
+/// --record` as its viewer, through kvs-local over https: H.264 video and Opus audio.
 #[test]
 fn kvs_webrtc_viewer_records_a_browser_master_built_on_the_official_sdk() {
     let scratch = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(&scratch.path().join("data"), scratch.path());
+    let (recording, summary) = record_browser_master(scratch.path(), "browser-master");
+    assert_recorded(&recording, "h264", &summary);
+}
+
+/// Runs `web/sdk-test.mjs master` (the official-SDK master page, fake camera and microphone) on
+/// `channel` and `kvs webrtc viewer --record` for 6 s; returns the recording and the viewer's
+/// JSON summary.
+fn record_browser_master(scratch: &Path, channel: &str) -> (std::path::PathBuf, serde_json::Value) {
+    let server = ServerProcess::start(&scratch.join("data"), scratch);
     let https = server.https_url();
     let ca = server.ca_file();
     ok(server
-        .kvs_over_https(scratch.path())
-        .args(["channel", "create", "browser-master"])
+        .kvs_over_https(scratch)
+        .args(["channel", "create", channel])
         .output()
         .unwrap());
 
@@ -340,7 +375,7 @@ fn kvs_webrtc_viewer_records_a_browser_master_built_on_the_official_sdk() {
         .arg(&key)
         .arg("--ca")
         .arg(&ca)
-        .args(["--endpoint", &https, "--channel", "browser-master"])
+        .args(["--endpoint", &https, "--channel", channel])
         .args([
             "--access-key-id",
             "AKIDKVSLOCAL",
@@ -378,17 +413,10 @@ fn kvs_webrtc_viewer_records_a_browser_master_built_on_the_official_sdk() {
         }
     }
 
-    let recording = scratch.path().join("browser.mkv");
+    let recording = scratch.join("browser.mkv");
     let viewer = server
-        .kvs_over_https(scratch.path())
-        .args([
-            "webrtc",
-            "viewer",
-            "--channel",
-            "browser-master",
-            "--duration",
-            "6s",
-        ])
+        .kvs_over_https(scratch)
+        .args(["webrtc", "viewer", "--channel", channel, "--duration", "6s"])
         .args(["--client-id", "rust-viewer-1", "--record"])
         .arg(&recording)
         .output()
@@ -403,22 +431,5 @@ fn kvs_webrtc_viewer_records_a_browser_master_built_on_the_official_sdk() {
         "{seen:?}\n{}",
         stderr(&master_out)
     );
-    // The fake camera at 640x480, as H.264 the browser encoded, every recorded frame decodable.
-    let probe = ok(Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args([
-            "-show_entries",
-            "stream=codec_name,width,height",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&recording)
-        .output()
-        .unwrap());
-    assert_eq!(
-        String::from_utf8_lossy(&probe.stdout).trim(),
-        "h264,640,480"
-    );
-    let decoded = frames(&recording);
-    assert!(decoded >= 60, "only {decoded} frames in 6 s: {summary}");
+    (recording, summary)
 }

@@ -24,6 +24,7 @@ fn a_cli_viewer_records_what_a_cli_master_serves() {
             "--test-pattern",
             "--size",
             "320x240",
+            "--audio",
             "--duration",
             "20s",
         ])
@@ -74,7 +75,9 @@ fn a_cli_viewer_records_what_a_cli_master_serves() {
         .unwrap();
     assert!(status.success(), "GStreamer could not decode the recording");
     let probe = kvs_testkit::ffprobe(&recording);
-    assert_eq!(probe["streams"][0]["codec_name"], "h264");
+    assert_eq!(probe["streams"][0]["codec_name"], "h264", "{probe}");
+    // The test tone, sent as Opus, recorded beside the video.
+    assert_eq!(probe["streams"][1]["codec_name"], "opus", "{probe}");
 
     // The master ends at its --duration and reports the viewer it served.
     let out = master.wait_with_output().unwrap();

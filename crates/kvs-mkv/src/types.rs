@@ -49,8 +49,6 @@ impl TrackInfo {
     pub const PCM_ACM: &'static str = "A_MS/ACM";
     /// The Matroska codec id of Opus (an `OpusHead` in codec private).
     pub const OPUS: &'static str = "A_OPUS";
-    /// The Matroska codec id of VP8 (no codec private).
-    pub const VP8: &'static str = "V_VP8";
 
     /// An H.264 video track with its AVCDecoderConfigurationRecord.
     pub fn h264(number: u64, width: u32, height: u32, avcc: Vec<u8>) -> Self {
@@ -100,14 +98,6 @@ impl TrackInfo {
                 channels,
                 crate::codec::opus_head(channels, 0),
             )
-        }
-    }
-
-    /// A VP8 video track.
-    pub fn vp8(number: u64, width: u32, height: u32) -> Self {
-        Self {
-            codec_id: Self::VP8.into(),
-            ..Self::h264(number, width, height, Vec::new())
         }
     }
 

@@ -199,8 +199,10 @@ async fn count_frames(outputs: &mut [ViewerOutput], window: Duration) -> (Vec<us
     while tokio::time::Instant::now() < end {
         for (o, c) in outputs.iter_mut().zip(counts.iter_mut()) {
             while let Ok(frame) = o.frames.try_recv() {
-                *c += 1;
-                bytes += frame.data.len();
+                if frame.track == 1 {
+                    *c += 1;
+                    bytes += frame.data.len();
+                }
             }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -452,7 +454,9 @@ async fn loss_viewer() {
     let mut seen = std::collections::HashSet::new();
     let end = warm_up + Duration::from_secs(seconds as u64);
     while let Ok(Some(frame)) = tokio::time::timeout_at(end, output.frames.recv()).await {
-        seen.insert(frame.timestamp_ns);
+        if frame.track == 1 {
+            seen.insert(frame.timestamp_ns);
+        }
     }
     let delivered = seen.len();
     let stats = session.viewer().stats().await;

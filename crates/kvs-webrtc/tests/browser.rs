@@ -108,6 +108,12 @@ async fn chromium_plays_it_through_the_kvs_local_turn_server_when_relay_only() {
 async fn a_page_with_only_the_official_sdks_plays_the_rust_master_over_https() {
     let out = sdk_viewer(&[]).await;
     assert!(out.contains("PLAYING 320x240"), "{out}");
+    // The master's test tone, as Opus: the page's inbound audio stream has packets.
+    let audio = out
+        .lines()
+        .find_map(|l| l.strip_prefix("AUDIO audio/opus packets="))
+        .unwrap_or_else(|| panic!("no Opus audio reached the page: {out}"));
+    assert!(audio.trim().parse::<u64>().unwrap() > 0, "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,6 +154,7 @@ impl RustMaster {
             width: 320,
             height: 240,
             bitrate_kbps: 500,
+            audio: true,
             ..TestPattern::default()
         }))
         .await

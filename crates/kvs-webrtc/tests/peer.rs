@@ -126,12 +126,17 @@ impl Relay {
 }
 
 fn packet_times(path: &std::path::Path) -> Vec<f64> {
+    stream_packet_times(path, "v")
+}
+
+/// The packet times of the streams `select` (`v`, `a`) ffprobe reads in `path`, in seconds.
+fn stream_packet_times(path: &std::path::Path, select: &str) -> Vec<f64> {
     let out = Command::new("ffprobe")
         .args([
             "-v",
             "error",
             "-select_streams",
-            "v",
+            select,
             "-show_entries",
             "packet=pts_time",
         ])
@@ -198,7 +203,7 @@ async fn a_viewer_records_video_that_gstreamer_decodes() {
     let path = dir.path().join("viewer.mkv");
     let summary = timeout(
         PATIENCE,
-        kvs_webrtc::peer::record(&mut output.frames, &path, Duration::from_secs(5)),
+        kvs_webrtc::peer::record(&viewer, &mut output.frames, &path, Duration::from_secs(5)),
     )
     .await
     .unwrap()
@@ -253,6 +258,84 @@ async fn a_viewer_records_video_that_gstreamer_decodes() {
     viewer.close().await;
     relay.master.close().await;
     assert!(feeding.await.unwrap().unwrap() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_records_opus_audio_in_sync_with_the_video() {
+    let source = GstSource::open(Source::TestPattern(TestPattern {
+        width: 320,
+        height: 240,
+        bitrate_kbps: 500,
+        audio: true,
+        ..TestPattern::default()
+    }))
+    .await
+    .unwrap();
+    assert_eq!(
+        source.tracks()[1].codec_id,
+        TrackInfo::OPUS,
+        "AAC is transcoded"
+    );
+    let relay = Relay::start(source.tracks());
+    let _feeding = source.start(relay.master.frame_sink());
+    let (_, viewer, mut output) = relay.viewer("viewer-audio").await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audio.mkv");
+    let summary = timeout(
+        PATIENCE,
+        kvs_webrtc::peer::record(&viewer, &mut output.frames, &path, Duration::from_secs(5)),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let tracks = viewer.tracks();
+    let codecs: Vec<&str> = tracks.iter().map(|t| t.codec_id.as_str()).collect();
+    assert_eq!(codecs, [TrackInfo::H264, TrackInfo::OPUS]);
+
+    // ffmpeg decodes both tracks.
+    let probe = kvs_testkit::ffprobe(&path);
+    let streams = probe["streams"].as_array().unwrap();
+    let names: Vec<&str> = streams
+        .iter()
+        .map(|s| s["codec_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["h264", "opus"], "{probe}");
+    let audio_frames: u64 = streams[1]["nb_read_frames"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let video = stream_packet_times(&path, "v");
+    let audio = stream_packet_times(&path, "a");
+    assert_eq!(audio.len() as u64, audio_frames);
+    let span = |t: &[f64]| {
+        (
+            t.iter().fold(f64::MAX, |a, b| a.min(*b)),
+            t.iter().fold(0.0, |a: f64, b| a.max(*b)),
+        )
+    };
+    let ((v0, v1), (a0, a1)) = (span(&video), span(&audio));
+    println!("video {v0:.3}-{v1:.3} s, audio {a0:.3}-{a1:.3} s, {summary:?}");
+    // 20 ms Opus packets: about 50 a second over the recording.
+    assert!(
+        audio.len() as f64 >= 45.0 * (a1 - a0),
+        "{} audio packets in {:.1} s",
+        audio.len(),
+        a1 - a0
+    );
+    // The tracks start and end together: the A/V offset is under 100 ms.
+    assert!(
+        (a0 - v0).abs() < 0.1,
+        "audio starts at {a0} s, video at {v0} s"
+    );
+    assert!(
+        (a1 - v1).abs() < 0.1,
+        "audio ends at {a1} s, video at {v1} s"
+    );
+
+    viewer.close().await;
+    relay.master.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

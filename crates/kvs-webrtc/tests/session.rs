@@ -108,7 +108,12 @@ async fn a_viewer_records_five_seconds_that_gstreamer_decodes() {
     let path = dir.path().join("viewer.mkv");
     let summary = timeout(
         PATIENCE,
-        record(&mut output.frames, &path, Duration::from_secs(5)),
+        record(
+            viewer.viewer(),
+            &mut output.frames,
+            &path,
+            Duration::from_secs(5),
+        ),
     )
     .await
     .unwrap()

@@ -141,7 +141,8 @@ pub(crate) async fn viewer(
         "kvs: viewer {} of {channel}: connecting",
         session.client_id()
     );
-    let mut recorder = args.record.as_ref().map(MkvRecorder::create).transpose()?;
+    // Created at the first video frame, when the viewer knows its tracks.
+    let mut recorder: Option<MkvRecorder> = None;
     let stop = stop_signal(duration);
     tokio::pin!(stop);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -149,8 +150,18 @@ pub(crate) async fn viewer(
         tokio::select! {
             frame = output.frames.recv() => match frame {
                 Some(frame) => {
-                    if let Some(r) = recorder.as_mut() {
-                        r.write(frame)?;
+                    if let Some(path) = &args.record {
+                        let ready = frame.track == 1 && frame.key;
+                        let r = match &mut recorder {
+                            Some(r) => Some(r),
+                            None if ready => Some(
+                                recorder.insert(MkvRecorder::create(path, session.viewer().tracks())?),
+                            ),
+                            None => None,
+                        };
+                        if let Some(r) = r {
+                            r.write(frame)?;
+                        }
                     }
                 }
                 None => break,

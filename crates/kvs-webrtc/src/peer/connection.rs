@@ -20,6 +20,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
 };
 
+use super::audio::opus_codec;
 use super::error::{PeerError, Result};
 use super::ice::IceConfig;
 use super::keyframe::{self, KeyFrameRequests};
@@ -27,6 +28,8 @@ use super::outbound::Outbound;
 
 pub(crate) const H264_MIME: &str = "video/H264";
 const H264_CLOCK_RATE: u32 = 90_000;
+/// Opus's payload type in browsers' offers.
+const OPUS_PAYLOAD_TYPE: u8 = 111;
 
 /// H.264 profiles offered and accepted, most compatible first; negotiation matches the
 /// profile and constraint bytes, not the level.
@@ -87,7 +90,7 @@ pub(crate) struct Sending {
 }
 
 impl Sending {
-    /// A receive-only connection keeps almost nothing.
+    /// A receive-only connection (a viewer) keeps almost nothing.
     pub(crate) const NOTHING: Self = Self {
         retransmit_packets: 64,
     };
@@ -103,7 +106,7 @@ impl Sending {
     }
 }
 
-/// Builds a peer connection that negotiates H.264 video with loss repair (NACK and
+/// Builds a peer connection that negotiates H.264 video and Opus audio, video with loss repair (NACK and
 /// retransmission, PLI and FIR), RTCP sender and receiver reports and transport-wide
 /// congestion control feedback. `preferred_profile` (an SPS's profile-level-id) is offered
 /// first when given.
@@ -114,18 +117,20 @@ pub(crate) async fn build(
     sending: Sending,
 ) -> Result<Link> {
     let mut media_engine = MediaEngine::default();
-    for (i, codec) in h264_codecs(preferred_profile).into_iter().enumerate() {
-        let payload_type = 102 + u8::try_from(i).unwrap_or(0) * 2;
+    for codec in video_codecs(preferred_profile) {
         media_engine
-            .register_codec(
-                RTCRtpCodecParameters {
-                    rtp_codec: codec,
-                    payload_type,
-                },
-                RtpCodecKind::Video,
-            )
-            .map_err(PeerError::webrtc("register the H.264 codec"))?;
+            .register_codec(codec, RtpCodecKind::Video)
+            .map_err(PeerError::webrtc("register a video codec"))?;
     }
+    media_engine
+        .register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: opus_codec(),
+                payload_type: OPUS_PAYLOAD_TYPE,
+            },
+            RtpCodecKind::Audio,
+        )
+        .map_err(PeerError::webrtc("register the Opus codec"))?;
     let registry = interceptors(&mut media_engine, sending)
         .map_err(PeerError::webrtc(
             "set up NACK, RTCP report and congestion control interceptors",
@@ -192,6 +197,18 @@ fn interceptors(
         );
     let registry = configure_twcc_receiver_only(registry, media_engine)?;
     Ok(configure_rtcp_reports(registry))
+}
+
+/// The H.264 codecs with their payload types, the `preferred` profile first.
+fn video_codecs(preferred: Option<[u8; 3]>) -> Vec<RTCRtpCodecParameters> {
+    h264_codecs(preferred)
+        .into_iter()
+        .zip((102..).step_by(2))
+        .map(|(rtp_codec, payload_type)| RTCRtpCodecParameters {
+            rtp_codec,
+            payload_type,
+        })
+        .collect()
 }
 
 fn h264_codecs(preferred: Option<[u8; 3]>) -> Vec<RTCRtpCodec> {

@@ -14,6 +14,8 @@ use super::h264::{ParameterSets, to_annexb};
 
 /// Frames a viewer may fall behind by before it skips to the next key frame.
 const BROADCAST_FRAMES: usize = 120;
+/// Audio frames (20 ms each) a viewer may fall behind by before it skips some.
+const AUDIO_FRAMES: usize = 50;
 /// A longer GOP is not kept (a viewer then waits for the next key frame).
 const GOP_MAX_FRAMES: usize = 600;
 const GOP_MAX_BYTES: usize = 16 * 1024 * 1024;
@@ -38,6 +40,8 @@ struct Gop {
 
 pub(crate) struct Feed {
     video_track: u64,
+    /// The Opus track and its frames, when the source has one.
+    audio: Option<(u64, broadcast::Sender<Arc<Frame>>)>,
     sets: ParameterSets,
     tx: broadcast::Sender<Arc<VideoFrame>>,
     gop: Mutex<Gop>,
@@ -48,9 +52,10 @@ pub(crate) struct Feed {
 }
 
 impl Feed {
-    pub(crate) fn new(video_track: u64, sets: ParameterSets) -> Self {
+    pub(crate) fn new(video_track: u64, sets: ParameterSets, audio_track: Option<u64>) -> Self {
         Self {
             video_track,
+            audio: audio_track.map(|t| (t, broadcast::channel(AUDIO_FRAMES).0)),
             sets,
             tx: broadcast::channel(BROADCAST_FRAMES).0,
             gop: Mutex::new(Gop::default()),
@@ -69,7 +74,11 @@ impl Feed {
             return Err(PeerError::Closed);
         }
         if frame.track != self.video_track {
-            // Audio is not sent yet: WebRTC has no AAC, which is what the sources give.
+            if let Some((track, tx)) = &self.audio
+                && frame.track == *track
+            {
+                let _ = tx.send(Arc::new(frame));
+            }
             return Ok(());
         }
         let video = Arc::new(VideoFrame {
@@ -102,6 +111,11 @@ impl Feed {
     pub(crate) fn subscribe(&self) -> (Vec<Arc<VideoFrame>>, broadcast::Receiver<Arc<VideoFrame>>) {
         let gop = self.gop();
         (gop.frames.clone(), self.tx.subscribe())
+    }
+
+    /// A receiver of the Opus frames, when the source has audio WebRTC can carry.
+    pub(crate) fn subscribe_audio(&self) -> Option<broadcast::Receiver<Arc<Frame>>> {
+        self.audio.as_ref().map(|(_, tx)| tx.subscribe())
     }
 
     /// The frames of the current GOP (empty when it is too long to keep).
@@ -137,7 +151,7 @@ impl FrameSink {
     }
 
     /// Sends a frame to every connected viewer. Frames of tracks other than the video track
-    /// are ignored. Fails once the master is closed, which is the signal for a source loop to
+    /// and the Opus audio track are ignored. Fails once the master is closed, which is the signal for a source loop to
     /// stop.
     pub fn send(&self, frame: Frame) -> Result<()> {
         self.feed.push(frame)
@@ -190,7 +204,7 @@ mod tests {
 
     #[test]
     fn a_new_subscriber_gets_the_gop_since_the_last_key_frame() {
-        let feed = Feed::new(1, ParameterSets::default());
+        let feed = Feed::new(1, ParameterSets::default(), None);
         feed.push(frame(1, false, 0)).unwrap();
         let (cached, _) = feed.subscribe();
         assert!(cached.is_empty(), "nothing before the first key frame");
@@ -206,7 +220,7 @@ mod tests {
         feed.push(frame(1, false, 6)).unwrap();
         assert_eq!(rx.try_recv().unwrap().timestamp_ns, 6);
         assert!(!feed.request_key_frame(), "no source listens");
-        let sink = FrameSink::new(Arc::new(Feed::new(1, ParameterSets::default())));
+        let sink = FrameSink::new(Arc::new(Feed::new(1, ParameterSets::default(), None)));
         let mut requests = sink.key_frame_requests();
         assert!(sink.feed.request_key_frame());
         assert!(sink.feed.request_key_frame());

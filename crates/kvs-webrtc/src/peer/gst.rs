@@ -1,7 +1,7 @@
 //! Feeding a master from a GStreamer source of `kvs-gst` (test pattern, file, RTSP camera,
 //! V4L2 device).
 
-use kvs_gst::{MediaSource, Source, SourceOptions};
+use kvs_gst::{AudioCodec, MediaSource, Source, SourceOptions};
 use kvs_mkv::TrackInfo;
 use tokio::task::JoinHandle;
 
@@ -27,9 +27,11 @@ pub struct GstSource {
 
 impl GstSource {
     /// Opens the source on a blocking thread (GStreamer waits up to 15 s for the first key
-    /// frame). Files are read in real time, as a camera would deliver them.
+    /// frame). Files are read in real time, as a camera would deliver them; AAC audio is
+    /// transcoded to Opus.
     pub async fn open(source: Source) -> Result<Self> {
-        let options = SourceOptions::realtime(true);
+        // WebRTC carries Opus, not AAC: the source transcodes its audio.
+        let options = SourceOptions::realtime(true).with_audio(AudioCodec::Opus);
         let source = tokio::task::spawn_blocking(move || MediaSource::open(&source, options))
             .await
             .map_err(|e| PeerError::SourceThread(e.to_string()))??;

@@ -10,10 +10,14 @@
 //!   for the source's next key frame). The viewer reassembles access units, drops what packet
 //!   loss made undecodable up to the next key frame, and hands out [`kvs_mkv::Frame`]s, which
 //!   [`MkvRecorder`] writes into a playable file.
-//! - Audio is not sent yet: the sources give AAC, which WebRTC does not carry.
+//! - Audio is Opus, both ways: the master sends a source's Opus track (kvs-gst gives one when
+//!   asked, transcoding AAC), and the viewer hands it out as track 2, on one timeline with the
+//!   video. Other audio codecs are not sent.
 //! - Data channels both ways, [`PeerStats`] per connection, ICE servers and relay-only mode
 //!   in [`IceConfig`].
 
+mod audio;
+mod clock;
 mod connection;
 mod data;
 mod depacketize;

@@ -7,10 +7,12 @@ use rtc::rtp::header::Header;
 use rtc::rtp::packet::Packet;
 use rtc::rtp::packetizer::Payloader;
 
+use super::clock::RtpClock;
+
 /// Bytes an RTP packet may take, header included, so that SRTP + UDP + IP fit in 1280.
 const RTP_MTU: usize = 1200;
 const RTP_HEADER: usize = 12;
-const CLOCK_RATE: i128 = 90_000;
+const CLOCK_RATE: u32 = 90_000;
 
 /// Packetizes one viewer's video stream.
 pub(crate) struct H264Packetizer {
@@ -18,8 +20,7 @@ pub(crate) struct H264Packetizer {
     ssrc: u32,
     payload_type: u8,
     sequence: u16,
-    /// A frame time and the RTP time it maps to; other frames are placed relative to it.
-    anchor: Option<(u64, u32)>,
+    clock: RtpClock,
     last_rtp_time: Option<u32>,
 }
 
@@ -30,7 +31,7 @@ impl H264Packetizer {
             ssrc,
             payload_type,
             sequence: rand::random(),
-            anchor: None,
+            clock: RtpClock::new(CLOCK_RATE),
             last_rtp_time: None,
         }
     }
@@ -38,19 +39,12 @@ impl H264Packetizer {
     /// The RTP timestamp of a frame at `timestamp_ns`; the first frame asked about sets the
     /// origin.
     pub(crate) fn rtp_time(&mut self, timestamp_ns: u64) -> u32 {
-        let (anchor_ns, anchor_rtp) = *self
-            .anchor
-            .get_or_insert_with(|| (timestamp_ns, rand::random()));
-        let ticks = (i128::from(timestamp_ns) - i128::from(anchor_ns)) * CLOCK_RATE;
-        // Rounded, so that 33 333 333 ns is 3000 ticks and not 2999.
-        let half = if ticks < 0 { -500_000_000 } else { 500_000_000 };
-        let delta = (ticks + half) / 1_000_000_000;
-        anchor_rtp.wrapping_add(delta as u32)
+        self.clock.rtp_time(timestamp_ns)
     }
 
     /// Maps frame time `timestamp_ns` to `rtp_time` from now on.
     pub(crate) fn reanchor(&mut self, timestamp_ns: u64, rtp_time: u32) {
-        self.anchor = Some((timestamp_ns, rtp_time));
+        self.clock.reanchor(timestamp_ns, rtp_time);
     }
 
     /// The RTP time of the last frame packetized.

@@ -10,6 +10,8 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 
+use super::audio::ticks_to_ns;
+use super::clock::MediaClock;
 use super::depacketize::Assembler;
 use super::h264::{avc_sps, sps_dimensions};
 use super::reorder::Reorder;
@@ -18,7 +20,7 @@ use super::stats::MediaCounters;
 /// The track number frames are given.
 pub(crate) const VIDEO_TRACK: u64 = 1;
 const PLI_INTERVAL: Duration = Duration::from_secs(1);
-const RTP_CLOCK: i64 = 90_000;
+const RTP_CLOCK: u32 = 90_000;
 
 /// The video track and its SSRC.
 type VideoTrack = (Arc<dyn TrackRemote>, u32);
@@ -59,6 +61,7 @@ pub(crate) struct VideoReceiver {
     pub(crate) track_info: Arc<Mutex<Option<TrackInfo>>>,
     pub(crate) key_frames: KeyFrameRequester,
     pub(crate) jitter_buffer: Duration,
+    pub(crate) clock: MediaClock,
 }
 
 impl VideoReceiver {
@@ -69,7 +72,8 @@ impl VideoReceiver {
         let mut assembler = Assembler::default();
         let mut in_order = Vec::new();
         let mut units = Vec::new();
-        let mut first_rtp_time: Option<i64> = None;
+        // The first frame's RTP time and its place on the viewer's timeline.
+        let mut origin: Option<(i64, u64)> = None;
         let mut reader_behind = false;
         let mut lost_packets = 0;
         let mut lost_frames = 0;
@@ -97,11 +101,11 @@ impl VideoReceiver {
                 if unit.key {
                     self.learn_track(&unit.data);
                 }
-                let base = *first_rtp_time.get_or_insert(unit.rtp_time);
-                let ticks = (unit.rtp_time - base).max(0);
+                let (rtp0, ns0) = *origin
+                    .get_or_insert_with(|| (unit.rtp_time, self.clock.now_ns(Instant::now())));
                 let frame = Frame {
                     track: VIDEO_TRACK,
-                    timestamp_ns: u64::try_from(ticks * 1_000_000_000 / RTP_CLOCK).unwrap_or(0),
+                    timestamp_ns: ns0 + ticks_to_ns(unit.rtp_time - rtp0, RTP_CLOCK),
                     key: unit.key,
                     data: unit.data,
                 };

@@ -1,4 +1,5 @@
-//! Recording a viewer's frames into one playable MKV file, a cluster per group of pictures.
+//! Recording a viewer's frames (video, and audio when there is some) into one playable MKV
+//! file, a cluster per group of pictures.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -11,7 +12,7 @@ use kvs_mkv::{Frame, TrackInfo};
 use tokio::sync::mpsc;
 
 use super::error::{PeerError, Result};
-use super::h264::{avc_sps, sps_dimensions};
+use super::viewer::Viewer;
 
 /// A cluster is cut before its block offsets (signed 16-bit milliseconds) would overflow.
 const MAX_CLUSTER_NS: u64 = 30_000_000_000;
@@ -27,13 +28,16 @@ pub struct RecordSummary {
     pub bytes: u64,
 }
 
-/// Writes H.264 frames (AVC form, as a [`Viewer`](super::Viewer) gives them) into an MKV file.
-/// The track's codec private data comes from the first key frame's SPS and PPS; frames before
-/// it are skipped.
+/// Writes a [`Viewer`]'s frames into an MKV file with the tracks it reports
+/// ([`Viewer::tracks`]), from the first video key frame on.
 pub struct MkvRecorder {
     path: PathBuf,
     writer: MkvFileWriter<BufWriter<File>>,
-    tracks: Option<Arc<Vec<TrackInfo>>>,
+    tracks: Arc<Vec<TrackInfo>>,
+    /// The video track's number.
+    video: u64,
+    /// Set at the first video key frame: frames before it are skipped.
+    started: bool,
     pending: Vec<Frame>,
     frames: u64,
     first_ns: Option<u64>,
@@ -41,9 +45,18 @@ pub struct MkvRecorder {
 }
 
 impl MkvRecorder {
-    /// Creates (or truncates) the file.
-    pub fn create(path: impl AsRef<Path>) -> Result<Self> {
+    /// Creates (or truncates) the file for `tracks`, which must have a video track; frames of
+    /// other tracks are not recorded.
+    pub fn create(path: impl AsRef<Path>, tracks: Vec<TrackInfo>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
+        let video = tracks
+            .iter()
+            .find(|t| t.is_video())
+            .map(|t| t.number)
+            .ok_or_else(|| PeerError::Record {
+                path: path.clone(),
+                reason: "there is no video track to record".into(),
+            })?;
         let file = File::create(&path).map_err(|e| PeerError::Record {
             path: path.clone(),
             reason: format!("cannot create the file: {e}"),
@@ -51,7 +64,9 @@ impl MkvRecorder {
         Ok(Self {
             path,
             writer: MkvFileWriter::new(BufWriter::new(file)),
-            tracks: None,
+            tracks: Arc::new(tracks),
+            video,
+            started: false,
             pending: Vec::new(),
             frames: 0,
             first_ns: None,
@@ -61,15 +76,14 @@ impl MkvRecorder {
 
     /// Adds a frame.
     pub fn write(&mut self, frame: Frame) -> Result<()> {
-        if self.tracks.is_none() {
-            if !frame.key {
-                return Ok(());
-            }
-            self.tracks = Some(Arc::new(vec![self.track_of(&frame)?]));
+        let video_key = frame.key && frame.track == self.video;
+        self.started |= video_key;
+        if !self.started || !self.tracks.iter().any(|t| t.number == frame.track) {
+            return Ok(());
         }
         let cluster_start = self.pending.first().map(|f| f.timestamp_ns);
         let cut = cluster_start.is_some_and(|start| {
-            frame.key || frame.timestamp_ns.saturating_sub(start) >= MAX_CLUSTER_NS
+            video_key || frame.timestamp_ns.saturating_sub(start) >= MAX_CLUSTER_NS
         });
         if cut {
             self.flush()?;
@@ -97,23 +111,11 @@ impl MkvRecorder {
         })
     }
 
-    fn track_of(&self, key_frame: &Frame) -> Result<TrackInfo> {
-        let avcc = kvs_mkv::codec::avcc_from_access_unit(&key_frame.data).map_err(|e| {
-            PeerError::Record {
-                path: self.path.clone(),
-                reason: format!("the first key frame has no usable SPS and PPS: {e}"),
-            }
-        })?;
-        let (width, height) = avc_sps(&key_frame.data)
-            .and_then(sps_dimensions)
-            .unwrap_or((0, 0));
-        Ok(TrackInfo::h264(key_frame.track, width, height, avcc))
-    }
-
     fn flush(&mut self) -> Result<()> {
-        let (Some(tracks), false) = (&self.tracks, self.pending.is_empty()) else {
+        if self.pending.is_empty() {
             return Ok(());
-        };
+        }
+        let tracks = &self.tracks;
         let frames = std::mem::take(&mut self.pending);
         let fragment = MediaFragment {
             number: None,
@@ -134,25 +136,37 @@ impl MkvRecorder {
     }
 }
 
-/// Records frames from `frames` into `path` until `duration` of media is in the file or the
-/// stream ends.
+/// Records `viewer`'s frames from `frames` into `path` until `duration` of media is in the
+/// file or the stream ends. The file is created at the first video frame, when the viewer
+/// knows its tracks.
 pub async fn record(
+    viewer: &Viewer,
     frames: &mut mpsc::Receiver<Frame>,
     path: impl AsRef<Path>,
     duration: Duration,
 ) -> Result<RecordSummary> {
-    let mut recorder = MkvRecorder::create(path)?;
+    let mut recorder: Option<MkvRecorder> = None;
     let mut first: Option<u64> = None;
     while let Some(frame) = frames.recv().await {
-        let t = frame.timestamp_ns;
-        let started = frame.key || first.is_some();
-        recorder.write(frame)?;
-        if started {
-            let first = *first.get_or_insert(t);
-            if Duration::from_nanos(t.saturating_sub(first)) >= duration {
-                break;
+        let recorder = match &mut recorder {
+            Some(r) => r,
+            None if frame.key && frame.track == super::receiver::VIDEO_TRACK => {
+                recorder.insert(MkvRecorder::create(path.as_ref(), viewer.tracks())?)
             }
+            None => continue,
+        };
+        let t = frame.timestamp_ns;
+        recorder.write(frame)?;
+        let first = *first.get_or_insert(t);
+        if Duration::from_nanos(t.saturating_sub(first)) >= duration {
+            break;
         }
     }
-    recorder.finish()
+    match recorder {
+        Some(r) => r.finish(),
+        None => Err(PeerError::Record {
+            path: path.as_ref().to_path_buf(),
+            reason: "no video arrived".into(),
+        }),
+    }
 }

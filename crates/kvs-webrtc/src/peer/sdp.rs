@@ -1,5 +1,36 @@
 //! What we add to the SDP we send, for the peers that read it.
 
+/// Whether an offer has an audio section the other side would receive on: a port, and not
+/// `sendonly` or `inactive` (from the offerer's side).
+pub(crate) fn offers_audio(sdp: &str) -> bool {
+    media_sections(sdp, "audio").any(|section| {
+        let receives = !section
+            .lines()
+            .any(|l| matches!(l.trim_end(), "a=sendonly" | "a=inactive"));
+        let port = section.split_whitespace().nth(1);
+        receives && port.is_some_and(|p| p != "0")
+    })
+}
+
+/// Whether an answer sends audio to the offerer: an audio section with a port that is not
+/// `recvonly` or `inactive` (from the answerer's side).
+pub(crate) fn answers_with_audio(sdp: &str) -> bool {
+    media_sections(sdp, "audio").any(|section| {
+        let sends = !section
+            .lines()
+            .any(|l| matches!(l.trim_end(), "a=recvonly" | "a=inactive"));
+        let port = section.split_whitespace().nth(1);
+        sends && port.is_some_and(|p| p != "0")
+    })
+}
+
+/// The media sections of kind `kind`, each from its `m=` line's kind on.
+fn media_sections<'a>(sdp: &'a str, kind: &'a str) -> impl Iterator<Item = &'a str> {
+    sdp.split("\nm=")
+        .skip(1)
+        .filter(move |s| s.split_whitespace().next() == Some(kind))
+}
+
 /// `sdp` saying that candidates are trickled (`a=ice-options:trickle` at session level, RFC
 /// 8840), as browsers' offers and answers do. AWS's C SDK otherwise waits until its candidate
 /// gathering has finished (10 s by default) before it answers an offer.
@@ -44,9 +75,22 @@ pub(crate) fn with_trickle(sdp: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::with_trickle;
+    use super::{answers_with_audio, offers_audio, with_trickle};
 
     const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\na=mid:0\r\n";
+
+    #[test]
+    fn audio_sections_are_found_with_their_direction() {
+        let offer = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\na=recvonly\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=recvonly\r\n";
+        assert!(offers_audio(offer));
+        assert!(!answers_with_audio(offer));
+        let answer = offer.replace("a=recvonly\r\nm=audio", "a=sendonly\r\nm=audio");
+        let answer = answer.replace("111\r\na=recvonly", "111\r\na=sendonly");
+        assert!(answers_with_audio(&answer));
+        assert!(!offers_audio(&answer));
+        assert!(!offers_audio("v=0\r\nm=audio 0 UDP/TLS/RTP/SAVPF 111\r\n"));
+        assert!(!offers_audio("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\n"));
+    }
 
     #[test]
     fn a_session_level_ice_options_line_goes_before_the_first_media_section() {

@@ -1,5 +1,5 @@
-//! The viewer: offers to receive video and open a data channel, and hands out what the master
-//! sends as H.264 frames.
+//! The viewer: offers to receive video and audio and to open a data channel, and hands out what
+//! the master sends as H.264 and Opus frames on one timeline.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,12 +15,15 @@ use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit}
 
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 
+use super::audio::{AudioReceiver, opus_track};
+use super::clock::MediaClock;
 use super::connection::{self, Link, Sending, is_over};
 use super::data::{self, DataEvent, DataMessage, DataSlot, KVS_DATA_CHANNEL};
 use super::error::{PeerError, Result};
 use super::ice::IceConfig;
 use super::outbound::{Outbound, from_signal};
 use super::receiver::{KeyFrameRequester, VideoReceiver};
+use super::sdp::answers_with_audio;
 use super::stats::{MediaCounters, PeerStats, collect};
 use crate::signaling::{Incoming, Outgoing, Signal, StatusResponse};
 
@@ -76,7 +79,9 @@ pub enum ViewerEvent {
 #[derive(Debug)]
 pub struct ViewerOutput {
     /// Video frames from the first key frame on: track 1, AVC (length-prefixed) H.264 with the
-    /// SPS and PPS in key frames, timestamps in nanoseconds from the first frame.
+    /// SPS and PPS in key frames; and audio frames, when the master sends audio: track 2, one
+    /// Opus packet each. Timestamps are nanoseconds on one timeline for both tracks (from the
+    /// viewer's start), so that they play in sync; [`Viewer::tracks`] describes the tracks.
     pub frames: mpsc::Receiver<Frame>,
     /// Connection and data channel events.
     pub events: mpsc::Receiver<ViewerEvent>,
@@ -94,6 +99,8 @@ pub struct Viewer {
     data: DataSlot,
     counters: Arc<MediaCounters>,
     track_info: Arc<Mutex<Option<TrackInfo>>>,
+    /// Whether the master's answer sends audio.
+    audio: AtomicBool,
     key_frames: KeyFrameRequester,
     /// Remote candidates that came before the answer; `None` once it is applied.
     pending: tokio::sync::Mutex<Option<Vec<RTCIceCandidateInit>>>,
@@ -134,6 +141,15 @@ impl Viewer {
             )
             .await
             .map_err(PeerError::webrtc("add a receive-only video transceiver"))?;
+            pc.add_transceiver_from_kind(
+                RtpCodecKind::Audio,
+                Some(RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Recvonly,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(PeerError::webrtc("add a receive-only audio transceiver"))?;
             if let Some(label) = &config.data_channel {
                 let channel = pc
                     .create_data_channel(label, None)
@@ -167,6 +183,7 @@ impl Viewer {
             }
         }));
         let jitter_buffer = config.jitter_buffer;
+        let clock = MediaClock::new(started);
         let receiver = (
             Arc::clone(&counters),
             Arc::clone(&track_info),
@@ -182,10 +199,17 @@ impl Viewer {
                         track_info: Arc::clone(&receiver.1),
                         key_frames: receiver.2.clone(),
                         jitter_buffer,
+                        clock,
                     };
                     tokio::spawn(video.run());
                 } else {
-                    tokio::spawn(async move { while track.poll().await.is_some() {} });
+                    // Opus is the only audio codec offered.
+                    let audio = AudioReceiver {
+                        track,
+                        frames: frames.clone(),
+                        clock,
+                    };
+                    tokio::spawn(audio.run());
                 }
             }
         }));
@@ -197,6 +221,7 @@ impl Viewer {
             data,
             counters,
             track_info,
+            audio: AtomicBool::new(false),
             key_frames,
             pending: tokio::sync::Mutex::new(Some(Vec::new())),
             events,
@@ -219,6 +244,7 @@ impl Viewer {
         match message {
             Incoming::Signal { signal, .. } => match signal {
                 Signal::Answer(sdp) => {
+                    let audio = answers_with_audio(&sdp);
                     let answer = RTCSessionDescription::answer(sdp)
                         .map_err(PeerError::webrtc("parse the master's answer"))?;
                     let mut pending = self.pending.lock().await;
@@ -226,6 +252,7 @@ impl Viewer {
                         .set_remote_description(answer)
                         .await
                         .map_err(PeerError::webrtc("apply the master's answer"))?;
+                    self.audio.store(audio, Ordering::Release);
                     for candidate in pending.take().unwrap_or_default() {
                         self.add_candidate(candidate).await;
                     }
@@ -268,6 +295,18 @@ impl Viewer {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The tracks frames come on: the video track once its first key frame has arrived (see
+    /// [`track_info`](Self::track_info)), then the Opus audio track when the master's answer
+    /// sends audio. Complete once the first video frame has been handed out; what
+    /// [`MkvRecorder::create`](super::MkvRecorder::create) takes.
+    pub fn tracks(&self) -> Vec<TrackInfo> {
+        let mut tracks: Vec<TrackInfo> = self.track_info().into_iter().collect();
+        if self.audio.load(Ordering::Acquire) {
+            tracks.push(opus_track());
+        }
+        tracks
     }
 
     /// Asks the master for a key frame (RTCP PLI), e.g. after a decoder error. A kvs-rs master

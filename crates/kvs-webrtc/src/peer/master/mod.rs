@@ -111,7 +111,8 @@ struct Inner {
 
 impl Master {
     /// A master for a source with `tracks` (its first video track must be H.264; the AVCC
-    /// codec private gives the SPS and PPS put before each key frame). Returns the events of
+    /// codec private gives the SPS and PPS put before each key frame; an Opus audio track is
+    /// sent to viewers that offer to receive audio, other audio is not). Returns the events of
     /// its viewers as well; read them, or they are dropped once 256 are waiting.
     pub fn new(
         config: MasterConfig,
@@ -126,12 +127,23 @@ impl Master {
             return Err(PeerError::UnsupportedCodec(video.codec_id.clone()));
         }
         let sets = ParameterSets::from_avcc(&video.codec_private)?;
+        let audio = tracks.iter().find(|t| !t.is_video());
+        let opus = audio
+            .filter(|t| t.codec_id == TrackInfo::OPUS)
+            .map(|t| t.number);
+        if let Some(other) = audio.filter(|_| opus.is_none()) {
+            tracing::warn!(
+                "the source's {} audio is not sent: WebRTC carries Opus (open the source with \
+                 Opus audio)",
+                other.codec_id
+            );
+        }
         let profile = sets.sps.first().and_then(|s| profile_level_id(s));
         let (events, events_rx) = mpsc::channel(EVENTS);
         let inner = Arc::new(Inner {
             ice_servers: Mutex::new(config.ice.servers.clone()),
             config,
-            feed: Arc::new(Feed::new(video.number, sets)),
+            feed: Arc::new(Feed::new(video.number, sets, opus)),
             profile,
             transport,
             events,

@@ -19,12 +19,14 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 
 use super::MasterEvent;
+use crate::peer::audio::{AudioSender, opus_codec};
 use crate::peer::connection::{H264_MIME, Link};
 use crate::peer::data::{self, DataEvent, DataSlot};
 use crate::peer::error::{PeerError, Result};
 use crate::peer::feed::Feed;
 use crate::peer::outbound::Outbound;
 use crate::peer::packetize::H264Packetizer;
+use crate::peer::sdp::offers_audio;
 use crate::peer::sender::VideoSender;
 use crate::peer::stats::MediaCounters;
 use crate::signaling::{ClientId, Signal};
@@ -72,6 +74,7 @@ impl Session {
             mut data_channels,
             mut tracks,
         } = link;
+        let sdp_text = sdp.clone();
         let offer = RTCSessionDescription::offer(sdp)
             .map_err(PeerError::webrtc("parse the viewer's offer"))?;
         pc.set_remote_description(offer)
@@ -105,6 +108,32 @@ impl Session {
             .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
             .await
             .map_err(PeerError::webrtc("add the video track"))?;
+        // Audio only to a viewer that offered to receive it.
+        let audio = match feed.subscribe_audio() {
+            Some(frames) if offers_audio(&sdp_text) => {
+                let ssrc: u32 = rand::random();
+                let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+                    "kvs-master".to_owned(),
+                    format!("audio-{viewer}"),
+                    "audio".to_owned(),
+                    RtpCodecKind::Audio,
+                    vec![RTCRtpEncodingParameters {
+                        rtp_coding_parameters: RTCRtpCodingParameters {
+                            ssrc: Some(ssrc),
+                            ..Default::default()
+                        },
+                        codec: opus_codec(),
+                        ..Default::default()
+                    }],
+                )));
+                let sender = pc
+                    .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
+                    .await
+                    .map_err(PeerError::webrtc("add the audio track"))?;
+                Some((frames, track, ssrc, sender))
+            }
+            _ => None,
+        };
         let answer = pc
             .create_answer(None)
             .await
@@ -126,6 +155,22 @@ impl Session {
                 tracing::warn!("viewer {viewer}: no video parameters: {e}");
                 None
             }
+        };
+        let audio = match audio {
+            Some((frames, track, ssrc, sender)) => match sender.get_parameters().await {
+                Ok(p) => p.rtp_parameters.codecs.first().map(|c| AudioSender {
+                    frames,
+                    track,
+                    ssrc,
+                    payload_type: c.payload_type,
+                    state: state.clone(),
+                }),
+                Err(e) => {
+                    tracing::warn!("viewer {viewer}: no audio parameters: {e}");
+                    None
+                }
+            },
+            None => None,
         };
         let counters = Arc::new(MediaCounters::new(received));
         let session = Arc::new(Self {
@@ -152,6 +197,9 @@ impl Session {
             tasks.push(tokio::spawn(video.run()));
         } else {
             tracing::warn!("viewer {viewer} negotiated no H.264 video; serving data only");
+        }
+        if let Some(audio) = audio {
+            tasks.push(tokio::spawn(audio.run()));
         }
         let slot = session.data.clone();
         tasks.push(tokio::spawn(async move {
