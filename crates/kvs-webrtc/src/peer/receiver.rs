@@ -19,7 +19,9 @@ use super::stats::MediaCounters;
 
 /// The track number frames are given.
 pub(crate) const VIDEO_TRACK: u64 = 1;
-const PLI_INTERVAL: Duration = Duration::from_secs(1);
+/// Key frame requests are repeated this often while the stream stays undecodable (the master
+/// answers one every 500 ms at most).
+const PLI_INTERVAL: Duration = Duration::from_millis(500);
 const RTP_CLOCK: u32 = 90_000;
 
 /// The video track and its SSRC.
@@ -77,9 +79,10 @@ impl VideoReceiver {
         let mut reader_behind = false;
         let mut lost_packets = 0;
         let mut lost_frames = 0;
-        // The master starts each viewer at a key frame, whose packets are still arriving:
-        // a request is only worth sending once that has had time.
-        let mut last_pli = Instant::now();
+        // The master starts each viewer at a key frame, whose packets may still be arriving:
+        // without a loss, a request is only worth sending once that has had time.
+        let started = Instant::now();
+        let mut last_pli: Option<Instant> = None;
         while let Some(event) = self.track.poll().await {
             let packet = match event {
                 TrackRemoteEvent::OnRtpPacket(p) => p,
@@ -126,9 +129,13 @@ impl VideoReceiver {
                 };
             }
 
-            let undecodable = assembler.needs_key_frame() || reader_behind;
-            if undecodable && last_pli.elapsed() >= PLI_INTERVAL {
-                last_pli = Instant::now();
+            // A loss the jitter buffer gave up on (the stream's first packets included, which
+            // no NACK asks for) is worth a request at once.
+            let lost = losses.packets > 0 || losses.frames > 0;
+            let waited = lost || started.elapsed() >= PLI_INTERVAL;
+            let undecodable = (assembler.needs_key_frame() && waited) || reader_behind;
+            if undecodable && last_pli.is_none_or(|t| t.elapsed() >= PLI_INTERVAL) {
+                last_pli = Some(Instant::now());
                 let sent = self.key_frames.request().await;
                 tracing::debug!("stream undecodable; key frame requested: {sent}");
             }
