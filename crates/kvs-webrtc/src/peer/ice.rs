@@ -98,6 +98,11 @@ impl IceConfig {
             builder = builder.with_relay_acceptance_min_wait(Some(Duration::ZERO));
         }
         builder
+            // A peer's check often arrives before its trickled candidate, so the pair it
+            // makes is peer-reflexive, which the crate holds back 1 s in case a better one
+            // turns up: a second on the first frame of those connections. The candidate that
+            // follows is the same address.
+            .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
             .with_srtp_replay_protection_window(SRTP_REPLAY_WINDOW)
             .with_srtcp_replay_protection_window(SRTP_REPLAY_WINDOW)
             // The crate checks a candidate pair every 200 ms, which alone puts 200-400 ms into
