@@ -272,6 +272,8 @@ mod docs {
     struct Architecture;
     #[doc = include_str!("../docs/benchmarks.md")]
     struct Benchmarks;
+    #[doc = include_str!("../docs/console.md")]
+    struct Console;
     #[doc = include_str!("../docs/face-search.md")]
     struct FaceSearch;
     #[doc = include_str!("../docs/faces.md")]

@@ -34,17 +34,7 @@ fn photos() -> PathBuf {
 
 /// A 3 s, 30 fps H.264 Matroska video of a still photo scaled to `size`, a key frame a second.
 fn video_of_photo(photo: &Path, size: (u32, u32), out: &Path) {
-    kvs_testkit::gst_launch(&format!(
-        "filesrc location={} ! jpegdec ! videoconvert ! videoscale \
-         ! video/x-raw,width={},height={},pixel-aspect-ratio=1/1 ! imagefreeze num-buffers=90 \
-         ! video/x-raw,framerate=30/1 ! videoconvert ! video/x-raw,format=I420 \
-         ! x264enc key-int-max=30 tune=zerolatency ! h264parse ! matroskamux \
-         ! filesink location={}",
-        photo.display(),
-        size.0,
-        size.1,
-        out.display()
-    ));
+    kvs_testkit::video_of_photo(photo, size, 90, out);
 }
 
 /// The same without a face: a test pattern.

@@ -71,6 +71,12 @@ async fn route(app: &Arc<App>, req: Request) -> Result<Response, ApiError> {
     {
         return Ok(page);
     }
+    // The web console at `/` and its files under `/console/`: static files too.
+    if parts.method == Method::GET
+        && let Some(page) = crate::console::serve(parts.uri.path(), parts.uri.query()).await
+    {
+        return Ok(page);
+    }
     // Playback URLs are opened by players: the session token in the query is the credential.
     if parts.method == Method::GET
         && let Some(file) = parts

@@ -2,6 +2,7 @@
 
 mod auth;
 mod clock;
+mod console;
 mod control;
 mod cors;
 mod datadir;
@@ -15,6 +16,7 @@ mod origin;
 mod protocol;
 mod rekognition;
 mod signaling;
+mod static_files;
 mod tls;
 mod viewer;
 

@@ -6,19 +6,13 @@
 //! the page needs no CDN. The page signs its own requests with the credentials typed into it;
 //! nothing secret is served.
 
-use std::path::PathBuf;
-
-use axum::body::Body;
 use axum::response::Response;
-use http::{HeaderValue, StatusCode, header};
+
+use crate::static_files::{HTML, JAVASCRIPT, installed_path, not_found, npm_script, ok, redirect};
 
 const INDEX_HTML: &str = include_str!("../assets/viewer/index.html");
 const VIEWER_JS: &str = include_str!("../assets/viewer/viewer.js");
 const SIGV4_JS: &str = include_str!("../assets/viewer/sigv4.js");
-
-const HTML: &str = "text/html; charset=utf-8";
-const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
-const TEXT: &str = "text/plain; charset=utf-8";
 
 /// The environment variable naming the SDK script to serve instead of the npm install's.
 pub(crate) const SDK_ENV: &str = "KVS_VIEWER_JS";
@@ -37,93 +31,29 @@ pub(crate) async fn serve(path: &str, query: Option<&str>) -> Option<Response> {
     }
     Some(match file {
         // Relative script URLs need the trailing slash; keep the form values in the query.
-        "" => {
-            let to = match query {
-                Some(q) => format!("/viewer/?{q}"),
-                None => "/viewer/".to_owned(),
-            };
-            let mut r = respond(StatusCode::PERMANENT_REDIRECT, TEXT, Body::empty());
-            if let Ok(v) = HeaderValue::from_str(&to) {
-                r.headers_mut().insert(header::LOCATION, v);
-            }
-            r
-        }
+        "" => redirect(&match query {
+            Some(q) => format!("/viewer/?{q}"),
+            None => "/viewer/".to_owned(),
+        }),
         "/" | "/index.html" => ok(HTML, INDEX_HTML),
         "/viewer.js" => ok(JAVASCRIPT, VIEWER_JS),
         "/sigv4.js" => ok(JAVASCRIPT, SIGV4_JS),
-        "/kvs-webrtc.min.js" => sdk_script(&sdk_path()).await,
+        "/kvs-webrtc.min.js" => npm_script(&installed_path(SDK_ENV, SDK_DEFAULT), SDK_ENV).await,
         _ => not_found(format!("the viewer has no file {path}")),
     })
-}
-
-fn sdk_path() -> PathBuf {
-    std::env::var_os(SDK_ENV)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(SDK_DEFAULT))
-}
-
-async fn sdk_script(path: &std::path::Path) -> Response {
-    match tokio::fs::read(path).await {
-        Ok(bytes) => respond(StatusCode::OK, JAVASCRIPT, Body::from(bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => not_found(format!(
-            "kvs-webrtc.min.js is not installed ({} is missing): run scripts/install-deps, \
-             which runs npm ci in web/, or set {SDK_ENV} to the file",
-            path.display()
-        )),
-        Err(e) => respond(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            TEXT,
-            Body::from(format!("cannot read {}: {e}", path.display())),
-        ),
-    }
-}
-
-fn ok(content_type: &'static str, text: &'static str) -> Response {
-    respond(StatusCode::OK, content_type, Body::from(text))
-}
-
-fn not_found(message: String) -> Response {
-    tracing::debug!("{message}");
-    respond(StatusCode::NOT_FOUND, TEXT, Body::from(message + "\n"))
-}
-
-fn respond(status: StatusCode, content_type: &'static str, body: Body) -> Response {
-    let mut r = Response::new(body);
-    *r.status_mut() = status;
-    let headers = r.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    // The page may be opened with credentials in its query: never pass them on.
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    r
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use http::{StatusCode, header};
+
     use super::*;
+    use crate::static_files::read;
 
     async fn get(path: &str, query: Option<&str>) -> (StatusCode, String, String) {
-        let r = serve(path, query).await.unwrap();
-        let status = r.status();
-        let content_type = r.headers()[header::CONTENT_TYPE]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
-        (
-            status,
-            content_type,
-            String::from_utf8_lossy(&body).into_owned(),
-        )
+        read(serve(path, query).await.unwrap()).await
     }
 
     #[tokio::test]
@@ -166,18 +96,6 @@ mod tests {
         assert_eq!(
             get("/viewer/secret.txt", None).await.0,
             StatusCode::NOT_FOUND
-        );
-    }
-
-    #[tokio::test]
-    async fn a_missing_sdk_script_says_how_to_install_it() {
-        let r = sdk_script(std::path::Path::new("/nonexistent/kvs-webrtc.min.js")).await;
-        assert_eq!(r.status(), StatusCode::NOT_FOUND);
-        let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
-        let text = String::from_utf8_lossy(&body);
-        assert!(
-            text.contains("scripts/install-deps") && text.contains(SDK_ENV),
-            "{text}"
         );
     }
 }

@@ -30,15 +30,7 @@ fn photos() -> PathBuf {
 /// 3 s of 30 fps H.264 showing `photo`, a key frame a second, as KVS-ready frames.
 fn video_of(photo: &Path, dir: &Path) -> (Vec<TrackInfo>, Vec<Frame>) {
     let path = dir.join("video.mkv");
-    kvs_testkit::gst_launch(&format!(
-        "filesrc location={} ! jpegdec ! videoconvert ! videoscale \
-         ! video/x-raw,width=416,height=800,pixel-aspect-ratio=1/1 ! imagefreeze num-buffers=90 \
-         ! video/x-raw,framerate=30/1 ! videoconvert ! video/x-raw,format=I420 \
-         ! x264enc key-int-max=30 tune=zerolatency ! h264parse ! matroskamux \
-         ! filesink location={}",
-        photo.display(),
-        path.display()
-    ));
+    kvs_testkit::video_of_photo(photo, (416, 800), 90, &path);
     kvs_testkit::video::read_mkv(&path)
 }
 

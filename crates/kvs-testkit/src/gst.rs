@@ -122,3 +122,19 @@ impl Drop for RtspServer {
         }
     }
 }
+
+/// A 30 fps H.264 Matroska file (a key frame a second) of `frames` frames showing the JPEG
+/// `photo` scaled to `size`, for face search.
+pub fn video_of_photo(photo: &Path, size: (u32, u32), frames: u64, path: &Path) {
+    gst_launch(&format!(
+        "filesrc location={} ! jpegdec ! videoconvert ! videoscale \
+         ! video/x-raw,width={},height={},pixel-aspect-ratio=1/1 ! imagefreeze num-buffers={frames} \
+         ! video/x-raw,framerate=30/1 ! videoconvert ! video/x-raw,format=I420 \
+         ! x264enc key-int-max=30 tune=zerolatency ! h264parse ! matroskamux \
+         ! filesink location={}",
+        photo.display(),
+        size.0,
+        size.1,
+        path.display()
+    ));
+}

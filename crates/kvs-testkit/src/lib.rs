@@ -24,7 +24,7 @@ pub mod video;
 
 #[cfg(feature = "gst")]
 #[doc(inline)]
-pub use gst::{RtspServer, aac_encoder, gst_launch, init, make_mkv};
+pub use gst::{RtspServer, aac_encoder, gst_launch, init, make_mkv, video_of_photo};
 /// The client side the fixtures hand out configurations of, for tests of crates that must not
 /// depend on it themselves (kvs-local: kvs-endpoint depends on it).
 pub use kvs_endpoint;
