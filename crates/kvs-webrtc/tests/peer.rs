@@ -603,4 +603,6 @@ async fn the_viewers_offer_says_candidates_are_trickled() {
     };
     let session = sdp.split("\r\nm=").next().unwrap();
     assert!(session.contains("a=ice-options:trickle"), "{sdp}");
+    // Retransmissions on their own SSRC (RFC 4588), for each H.264 payload type.
+    assert!(sdp.contains("rtx/90000") && sdp.contains("apt=96"), "{sdp}");
 }

@@ -28,6 +28,9 @@ use super::outbound::Outbound;
 
 pub(crate) const H264_MIME: &str = "video/H264";
 const H264_CLOCK_RATE: u32 = 90_000;
+/// H.264's payload types (one per profile) start here, each followed by its RTX one.
+const FIRST_VIDEO_PAYLOAD_TYPE: u8 = 96;
+const RTX_MIME: &str = "video/rtx";
 /// Opus's payload type in browsers' offers.
 const OPUS_PAYLOAD_TYPE: u8 = 111;
 
@@ -201,14 +204,28 @@ fn interceptors(
 
 /// The H.264 codecs with their payload types, the `preferred` profile first.
 fn video_codecs(preferred: Option<[u8; 3]>) -> Vec<RTCRtpCodecParameters> {
-    h264_codecs(preferred)
+    let h264: Vec<RTCRtpCodecParameters> = h264_codecs(preferred)
         .into_iter()
-        .zip((102..).step_by(2))
+        .zip((FIRST_VIDEO_PAYLOAD_TYPE..).step_by(2))
         .map(|(rtp_codec, payload_type)| RTCRtpCodecParameters {
             rtp_codec,
             payload_type,
         })
-        .collect()
+        .collect();
+    // RFC 4588 retransmission for each, on the next payload type: where the peer takes it,
+    // NACKed packets are resent on their own SSRC, which keeps the stream's statistics (and
+    // a browser's jitter estimate) clean of repeats.
+    let rtx = h264.iter().map(|c| RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: RTX_MIME.to_owned(),
+            clock_rate: H264_CLOCK_RATE,
+            sdp_fmtp_line: format!("apt={}", c.payload_type),
+            ..Default::default()
+        },
+        payload_type: c.payload_type + 1,
+    });
+    let rtx: Vec<_> = rtx.collect();
+    h264.into_iter().chain(rtx).collect()
 }
 
 fn h264_codecs(preferred: Option<[u8; 3]>) -> Vec<RTCRtpCodec> {
@@ -253,6 +270,30 @@ pub(crate) async fn connected(state: &mut watch::Receiver<RTCPeerConnectionState
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_h264_payload_type_has_a_retransmission_one() {
+        let codecs = video_codecs(None);
+        let h264: Vec<u8> = codecs
+            .iter()
+            .filter(|c| c.rtp_codec.mime_type == H264_MIME)
+            .map(|c| c.payload_type)
+            .collect();
+        assert_eq!(h264, [96, 98, 100, 102, 104]);
+        for pt in h264 {
+            assert!(
+                codecs.iter().any(|c| c.rtp_codec.mime_type == RTX_MIME
+                    && c.payload_type == pt + 1
+                    && c.rtp_codec.sdp_fmtp_line == format!("apt={pt}")),
+                "{codecs:?}"
+            );
+        }
+        assert!(codecs.iter().all(|c| c.payload_type != OPUS_PAYLOAD_TYPE));
+        assert_eq!(
+            codecs[0].rtp_codec.mime_type, H264_MIME,
+            "H.264 comes first"
+        );
+    }
 
     #[test]
     fn the_send_history_holds_three_seconds_at_the_bitrate() {
