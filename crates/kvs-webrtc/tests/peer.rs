@@ -153,10 +153,31 @@ fn stream_packet_times(path: &std::path::Path, select: &str) -> Vec<f64> {
 }
 
 async fn test_pattern() -> GstSource {
+    test_pattern_with(false).await
+}
+
+/// Records five seconds of what `viewer` receives into `path`.
+async fn record_five_seconds(
+    viewer: &Viewer,
+    output: &mut ViewerOutput,
+    path: &std::path::Path,
+) -> kvs_webrtc::peer::RecordSummary {
+    timeout(
+        PATIENCE,
+        kvs_webrtc::peer::record(viewer, &mut output.frames, path, Duration::from_secs(5)),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+}
+
+/// A 320x240 test pattern, with its tone (Opus) when `audio`.
+async fn test_pattern_with(audio: bool) -> GstSource {
     GstSource::open(Source::TestPattern(TestPattern {
         width: 320,
         height: 240,
         bitrate_kbps: 500,
+        audio,
         ..TestPattern::default()
     }))
     .await
@@ -201,13 +222,7 @@ async fn a_viewer_records_video_that_gstreamer_decodes() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("viewer.mkv");
-    let summary = timeout(
-        PATIENCE,
-        kvs_webrtc::peer::record(&viewer, &mut output.frames, &path, Duration::from_secs(5)),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let summary = record_five_seconds(&viewer, &mut output, &path).await;
     assert!(summary.duration >= Duration::from_secs(5), "{summary:?}");
 
     let stats = viewer.stats().await;
@@ -262,15 +277,7 @@ async fn a_viewer_records_video_that_gstreamer_decodes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_records_opus_audio_in_sync_with_the_video() {
-    let source = GstSource::open(Source::TestPattern(TestPattern {
-        width: 320,
-        height: 240,
-        bitrate_kbps: 500,
-        audio: true,
-        ..TestPattern::default()
-    }))
-    .await
-    .unwrap();
+    let source = test_pattern_with(true).await;
     assert_eq!(
         source.tracks()[1].codec_id,
         TrackInfo::OPUS,
@@ -282,13 +289,7 @@ async fn a_viewer_records_opus_audio_in_sync_with_the_video() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audio.mkv");
-    let summary = timeout(
-        PATIENCE,
-        kvs_webrtc::peer::record(&viewer, &mut output.frames, &path, Duration::from_secs(5)),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let summary = record_five_seconds(&viewer, &mut output, &path).await;
     let tracks = viewer.tracks();
     let codecs: Vec<&str> = tracks.iter().map(|t| t.codec_id.as_str()).collect();
     assert_eq!(codecs, [TrackInfo::H264, TrackInfo::OPUS]);

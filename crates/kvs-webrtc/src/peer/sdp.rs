@@ -3,24 +3,23 @@
 /// Whether an offer has an audio section the other side would receive on: a port, and not
 /// `sendonly` or `inactive` (from the offerer's side).
 pub(crate) fn offers_audio(sdp: &str) -> bool {
-    media_sections(sdp, "audio").any(|section| {
-        let receives = !section
-            .lines()
-            .any(|l| matches!(l.trim_end(), "a=sendonly" | "a=inactive"));
-        let port = section.split_whitespace().nth(1);
-        receives && port.is_some_and(|p| p != "0")
-    })
+    has_audio_flowing(sdp, "a=sendonly")
 }
 
 /// Whether an answer sends audio to the offerer: an audio section with a port that is not
 /// `recvonly` or `inactive` (from the answerer's side).
 pub(crate) fn answers_with_audio(sdp: &str) -> bool {
+    has_audio_flowing(sdp, "a=recvonly")
+}
+
+/// An audio section with a port whose direction is neither `against` nor `inactive`.
+fn has_audio_flowing(sdp: &str, against: &str) -> bool {
     media_sections(sdp, "audio").any(|section| {
-        let sends = !section
+        let blocked = section
             .lines()
-            .any(|l| matches!(l.trim_end(), "a=recvonly" | "a=inactive"));
+            .any(|l| [against, "a=inactive"].contains(&l.trim_end()));
         let port = section.split_whitespace().nth(1);
-        sends && port.is_some_and(|p| p != "0")
+        !blocked && port.is_some_and(|p| p != "0")
     })
 }
 
