@@ -12,7 +12,7 @@ unexport AWS_REGION AWS_DEFAULT_REGION AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT
 unexport AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN KVS_LOCAL_DATA_DIR AWS_CA_BUNDLE
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: all deps build demo test lint fuzz-gate fuzz consumer plugin python bench-python fmt clean
+.PHONY: all deps build demo test lint fuzz-gate fuzz consumer plugin python bench-python bench-console fmt clean
 
 all: build
 
@@ -81,6 +81,14 @@ bench-python: deps
 	rm -rf target/py-bench && target/py/bin/python -m venv target/py-bench
 	target/py-bench/bin/pip install --quiet --disable-pip-version-check target/wheels-release/kvs_rs-*.whl boto3==1.44.5 pytest==9.2.0
 	target/py-bench/bin/python crates/kvs-python/bench/producer_bench.py target/release/kvs-local
+
+# The web console's page-load benchmark (docs/benchmarks.md): a debug kvs-local with 100
+# streams (5 with video) and 100 signaling channels, the streams and channels pages loaded in
+# headless Chromium by web/console-bench.mjs, three runs (scripts/bench-console). Not part of
+# make test.
+bench-console: deps
+	$(CARGO) build -p kvs-local-bin -p kvs
+	@scripts/bench-console
 
 # Lint and fuzz first: the test run's summary must be the last thing printed.
 test: export AWS_CONFIG_FILE := /nonexistent/kvs-rs-test/aws-config

@@ -7,9 +7,7 @@
 // Environment: CHROMIUM (default /usr/bin/chromium, Debian's `chromium`), VIEWER_TIMEOUT_MS
 // (default 20000), VIEWER_SCREENSHOT (a PNG path to save the page to at the end), VIEWER_CA (a
 // CA certificate PEM, e.g. kvs-local's tls/ca.pem, that Chromium trusts for an https page).
-import { X509Certificate, createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const url = process.argv[2];
 if (!url) {
@@ -22,27 +20,7 @@ const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(2)}s`;
 
 // Trust exactly that CA: Chromium accepts certificate chains that contain its public key.
-const trust = [];
-if (process.env.VIEWER_CA) {
-  const spki = new X509Certificate(readFileSync(process.env.VIEWER_CA))
-    .publicKey.export({ type: 'spki', format: 'der' });
-  trust.push(`--ignore-certificate-errors-spki-list=${createHash('sha256').update(spki).digest('base64')}`);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: [
-    // As root in a container there is no user namespace for the sandbox.
-    '--no-sandbox',
-    // A muted autoplay video needs no gesture anyway; this makes the test not depend on it.
-    '--autoplay-policy=no-user-gesture-required',
-    // Real host addresses in the candidates rather than mDNS .local names, which the Rust
-    // master would have to resolve by multicast.
-    '--disable-features=WebRtcHideLocalIpsWithMdns',
-    ...trust,
-  ],
-});
+const browser = await launchChromium({ trustCa: process.env.VIEWER_CA });
 let ok = false;
 const page = await browser.newPage();
 try {

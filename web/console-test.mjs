@@ -25,12 +25,11 @@
 // of distinct colours, counted in the page). Any failure prints `FAILED step: why` and the
 // page's errors, and exits 1. Diagnostics go to stderr. Environment: CHROMIUM (default
 // /usr/bin/chromium).
-import { X509Certificate, createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -64,26 +63,8 @@ const elapsed = () => `${((Date.now() - started) / 1000).toFixed(2)}s`;
 const out = (line) => process.stdout.write(line + '\n');
 const diag = (line) => process.stderr.write(`${elapsed()} ${line}\n`);
 
-const spki = new X509Certificate(readFileSync(opt.ca)).publicKey
-  .export({ type: 'spki', format: 'der' });
-const spkiHash = createHash('sha256').update(spki).digest('base64');
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: [
-    // As root in a container there is no user namespace for the sandbox.
-    '--no-sandbox',
-    '--autoplay-policy=no-user-gesture-required',
-    // Real host addresses in the candidates rather than mDNS .local names.
-    '--disable-features=WebRtcHideLocalIpsWithMdns',
-    // A generated camera and microphone, and no permission prompt for them.
-    '--use-fake-device-for-media-stream',
-    '--use-fake-ui-for-media-stream',
-    // Accept certificates that chain to the kvs-local CA; everything else is verified.
-    `--ignore-certificate-errors-spki-list=${spkiHash}`,
-  ],
-});
+const browser = await launchChromium({ trustCa: opt.ca });
 const context = await browser.newContext({ viewport: { width: 1280, height: 860 },
   acceptDownloads: true });
 const page = await context.newPage();

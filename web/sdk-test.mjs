@@ -25,13 +25,12 @@
 // stdout has only those lines (and, on failure, the page log); the page's console, failed
 // requests, HTTP errors and WebSocket events go to stderr, prefixed with the elapsed time.
 // Environment: CHROMIUM (default /usr/bin/chromium).
-import { X509Certificate, createHash } from 'node:crypto';
 import { readFileSync, fstatSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { chromium } from 'playwright-core';
+import { launchChromium, spkiHash } from './chromium.mjs';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const PAGES = join(HERE, 'sdk-pages');
@@ -94,9 +93,7 @@ const diag = (line) => process.stderr.write(`${elapsed()} ${line}\n`);
 
 // --- the pages' https server ---------------------------------------------------------------
 const tls = { cert: readFileSync(opt.cert), key: readFileSync(opt.key) };
-const caPem = readFileSync(opt.ca);
-const spki = new X509Certificate(caPem).publicKey.export({ type: 'spki', format: 'der' });
-const spkiHash = createHash('sha256').update(spki).digest('base64');
+const caHash = spkiHash(opt.ca);
 
 const server = createServer(tls, (req, res) => {
   const path = new URL(req.url, 'https://x').pathname;
@@ -136,26 +133,10 @@ const query = new URLSearchParams({
 if (opt['client-id']) query.set('clientId', opt['client-id']);
 if (relayOnly) query.set('relayOnly', '1');
 const url = `${origin}/${mode}.html?${query}`;
-diag(`serving ${PAGES} at ${origin}; CA SPKI sha256 ${spkiHash}`);
+diag(`serving ${PAGES} at ${origin}; CA SPKI sha256 ${caHash}`);
 
 // --- Chromium ------------------------------------------------------------------------------
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: [
-    // As root in a container there is no user namespace for the sandbox.
-    '--no-sandbox',
-    '--autoplay-policy=no-user-gesture-required',
-    // Real host addresses in the candidates rather than mDNS .local names.
-    '--disable-features=WebRtcHideLocalIpsWithMdns',
-    // A generated camera and microphone, and no permission prompt for them.
-    '--use-fake-device-for-media-stream',
-    '--use-fake-ui-for-media-stream',
-    // Accept certificates that chain to the kvs-local CA (this needs --user-data-dir, which
-    // playwright passes); everything else is verified as usual.
-    `--ignore-certificate-errors-spki-list=${spkiHash}`,
-  ],
-});
+const browser = await launchChromium({ trustCa: opt.ca });
 const page = await browser.newPage();
 
 const candidates = [];
