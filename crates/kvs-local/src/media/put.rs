@@ -428,7 +428,7 @@ impl Ingest {
 
     /// Finishes the open fragment: RECEIVED, stored durably, PERSISTED.
     async fn complete(&mut self) -> Result<(), Fail> {
-        let Some(frag) = self.fragment.take() else {
+        let Some(mut frag) = self.fragment.take() else {
             return Ok(());
         };
         let number = fragment_number(frag.seq);
@@ -448,7 +448,7 @@ impl Ingest {
             self.ack("PERSISTED", frag.timecode, &number).await;
             return Ok(());
         }
-        let persisted = self.persist(&frag).await;
+        let persisted = self.persist(&mut frag).await;
         if let Err(e) = persisted {
             tracing::error!(error = %e, "persisting a fragment failed");
             return Err(Fail {
@@ -462,7 +462,7 @@ impl Ingest {
         Ok(())
     }
 
-    async fn persist(&mut self, frag: &Building) -> Result<(), ApiError> {
+    async fn persist(&mut self, frag: &mut Building) -> Result<(), ApiError> {
         let header_id = match self.header_id {
             Some(id) => id,
             None => {
@@ -493,7 +493,8 @@ impl Ingest {
                     duration_ms,
                     frames: frag.frames,
                     header_id,
-                    cluster: frag.bytes.clone(),
+                    // Moved, not copied: the fragment is done with its bytes.
+                    cluster: std::mem::take(&mut frag.bytes),
                 },
             )
             .await
