@@ -1,6 +1,8 @@
 //! A lossy network between two hosts on one machine: two network namespaces joined by a veth
-//! pair, an nftables rule in each dropping a share of the UDP packets it sends at random
-//! (TCP, and so signaling, is left alone). netem is not used: this machine's kernel lacks it.
+//! pair, an nftables rule in each dropping at random a share of the UDP packets that arrive
+//! (TCP, and so signaling, is left alone). Dropped on arrival, as a network loses them: a rule
+//! on the sender's output would fail its `send` with EPERM instead, which no real loss does.
+//! netem is not used: this machine's kernel lacks it.
 //!
 //! Needs root, `ip` (iproute2) and `nft` (nftables); `scripts/install-deps` installs both.
 
@@ -75,8 +77,8 @@ pub struct LossyLink {
 }
 
 impl LossyLink {
-    /// Makes the link: the master's side drops `master_percent` of the UDP packets it sends,
-    /// the viewer's side `viewer_percent`.
+    /// Makes the link: `master_percent` of the UDP packets the master's side sends are lost on
+    /// the way, and `viewer_percent` of the viewer's.
     pub fn create(master_percent: u32, viewer_percent: u32) -> Result<Self, String> {
         static LINKS: AtomicU32 = AtomicU32::new(0);
         let tag = format!(
@@ -101,9 +103,10 @@ impl LossyLink {
             ],
             None,
         )?;
+        // Each side drops on arrival what the other sends.
         for (ns, dev, ip, percent) in [
-            (m, &veth_m, MASTER_IP, master_percent),
-            (v, &veth_v, VIEWER_IP, viewer_percent),
+            (m, &veth_m, MASTER_IP, viewer_percent),
+            (v, &veth_v, VIEWER_IP, master_percent),
         ] {
             let cidr = format!("{ip}/24");
             run("ip", &["-n", ns, "addr", "add", &cidr, "dev", dev], None)?;
@@ -117,7 +120,7 @@ impl LossyLink {
                 None,
             )?;
             let rules = format!(
-                "table inet kvsloss {{\n  chain out {{\n    type filter hook output priority 0; policy accept;\n    meta l4proto udp counter\n    meta l4proto udp numgen random mod 100 < {percent} counter drop\n  }}\n}}\n"
+                "table inet kvsloss {{\n  chain in {{\n    type filter hook input priority 0; policy accept;\n    iifname \"{dev}\" meta l4proto udp counter\n    iifname \"{dev}\" meta l4proto udp numgen random mod 100 < {percent} counter drop\n  }}\n}}\n"
             );
             run("ip", &["netns", "exec", ns, "nft", "-f", "-"], Some(&rules))?;
         }
@@ -141,8 +144,18 @@ impl LossyLink {
         command
     }
 
-    /// (UDP packets sent, dropped) by the side whose namespace is `ns`.
-    pub fn counters(ns: &str) -> Result<(u64, u64), String> {
+    /// (UDP packets the master's side sent over the link, how many of them were lost).
+    pub fn from_master(&self) -> Result<(u64, u64), String> {
+        Self::counters(&self.viewer_ns)
+    }
+
+    /// (UDP packets the viewer's side sent over the link, how many of them were lost).
+    pub fn from_viewer(&self) -> Result<(u64, u64), String> {
+        Self::counters(&self.master_ns)
+    }
+
+    /// (UDP packets that arrived over the link in namespace `ns`, how many were dropped).
+    fn counters(ns: &str) -> Result<(u64, u64), String> {
         let out = run(
             "ip",
             &[

@@ -12,7 +12,7 @@
 //!    connection up.
 //! 3. Frame loss under packet loss (`KVS_BENCH_LOSS`, "0,1,5,10,5>"): master and viewer in two
 //!    network namespaces joined by a veth pair, an nftables rule in each dropping that share of
-//!    the UDP packets it sends at random: both directions, or with `>` only the master's (the
+//!    the UDP packets the other sends at random: both directions, or with `>` only the master's (the
 //!    media; the viewer's NACKs and key frame requests all arrive). After 2 s, the viewer counts
 //!    the unique source frames it can decode for `KVS_BENCH_LOSS_SECONDS` (60) against the 30 fps the source
 //!    makes: frames lost after NACK/retransmission. Needs root, `ip` and `nft`; skipped with
@@ -394,8 +394,8 @@ async fn loss() {
             .output()
             .await
             .unwrap();
-        let (m_sent, m_dropped) = LossyLink::counters(link.master_ns()).unwrap();
-        let (v_sent, v_dropped) = LossyLink::counters(link.viewer_ns()).unwrap();
+        let (m_sent, m_dropped) = link.from_master().unwrap();
+        let (v_sent, v_dropped) = link.from_viewer().unwrap();
         drop(master);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let result = stdout
