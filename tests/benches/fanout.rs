@@ -19,8 +19,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,36 +28,12 @@ use kvs_endpoint::KvsConfig;
 use kvs_media::{MediaClient, Producer, ProducerConfig, StartSelector};
 use kvs_mkv::Frame;
 use kvs_testkit::local::config_at;
+use kvs_testkit::process::{cpu_seconds, env_u64, kvs_local_binary, spawn_kvs_local, status_kib};
 use kvs_testkit::video::SyntheticVideo;
 use kvs_types::StreamRef;
 
 const FPS: u64 = 30;
 const KEY_EVERY: u64 = 60;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// User+system CPU seconds of process `pid` ("self" for this one); USER_HZ is 100 on Linux.
-fn cpu_seconds(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
-}
-
-/// A `/proc/PID/status` figure in KiB (`VmHWM`, `VmRSS`).
-fn status_kib(pid: &str, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 fn epoch_s() -> f64 {
     SystemTime::now()
@@ -319,12 +293,12 @@ fn pct(v: &mut [f64], q: f64) -> f64 {
 }
 
 fn main() {
-    let streams = env("KVS_BENCH_STREAMS", 20);
-    let clients = env("KVS_BENCH_CLIENTS", 10);
-    let readers = env("KVS_BENCH_READERS", 1);
-    let seconds = env("KVS_BENCH_SECONDS", 60);
-    let warmup = env("KVS_BENCH_WARMUP", 10);
-    let kbps = env("KVS_BENCH_KBPS", 1600);
+    let streams = env_u64("KVS_BENCH_STREAMS", 20);
+    let clients = env_u64("KVS_BENCH_CLIENTS", 10);
+    let readers = env_u64("KVS_BENCH_READERS", 1);
+    let seconds = env_u64("KVS_BENCH_SECONDS", 60);
+    let warmup = env_u64("KVS_BENCH_WARMUP", 10);
+    let kbps = env_u64("KVS_BENCH_KBPS", 1600);
 
     if clients > 10 {
         println!(
@@ -332,35 +306,10 @@ fn main() {
              clients past the 10th of a stream get ClientLimitExceededException"
         );
     }
-    let exe = std::env::current_exe().unwrap();
-    let target = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .and_then(|p| p.parent())
-        .unwrap();
-    let bin = ["release", "debug"]
-        .iter()
-        .map(|p| target.join(p).join("kvs-local"))
-        .find(|p| p.exists())
-        .expect("build the server first: cargo build --release -p kvs-local-bin");
+    let bin = kvs_local_binary();
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Command::new(&bin)
-        .args(["serve", "--no-tls", "--addr", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut server, url) = spawn_kvs_local(&bin, "127.0.0.1:0", dir.path(), &["--no-tls"]);
     let pid = server.id().to_string();
-    let mut first = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .trim()
-        .strip_prefix("kvs-local listening on ")
-        .unwrap_or_else(|| panic!("{first}"))
-        .to_owned();
     println!("kvs-local {} (pid {pid}) at {url}", bin.display());
 
     // 320x240: an I_PCM key frame is about 115 KB; the other frames are padded so the stream

@@ -15,9 +15,8 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -28,16 +27,10 @@ use kvs_media::{AckDecoder, AckEventType};
 use kvs_mkv::ebml::{self, id};
 use kvs_mkv::{MkvWriter, WriterConfig};
 use kvs_testkit::local::config_at;
+use kvs_testkit::process::{cpu_seconds, env_u64, kvs_local_binary, spawn_kvs_local};
 use kvs_testkit::video::SyntheticVideo;
 use kvs_types::{ApiName, StreamRef};
 use tokio::sync::{Semaphore, mpsc};
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn load() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -46,14 +39,6 @@ fn load() -> String {
         .take(3)
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// User+system CPU seconds of process `pid` ("self" for this one); USER_HZ is 100 on Linux.
-fn cpu_seconds(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
 }
 
 /// A fragment's frames, written once: the SimpleBlocks of a cluster starting at timecode 0.
@@ -198,26 +183,6 @@ async fn produce(
     result
 }
 
-fn start_server(bin: &Path, data_dir: &Path) -> (Child, String) {
-    let mut server = Command::new(bin)
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .trim()
-        .strip_prefix("kvs-local listening on ")
-        .unwrap()
-        .to_owned();
-    (server, url)
-}
-
 /// `dd if=/dev/zero of=F bs=1M count=N conv=fdatasync`: 1 MiB writes, one sync at the end.
 fn raw_dd(dir: &Path, bytes: u64) -> f64 {
     let path = dir.join("raw-dd.bin");
@@ -272,25 +237,13 @@ fn main() {
         .split(',')
         .map(|s| s.trim().parse().unwrap())
         .collect();
-    let total_mb = env("KVS_BENCH_MB", 1024);
-    let seconds = env("KVS_BENCH_SECONDS", 600);
-    let fragment_kb = env("KVS_BENCH_FRAGMENT_KB", 1024);
-    let window = env("KVS_BENCH_WINDOW", 4) as usize;
-    let exe = std::env::current_exe().unwrap();
-    let target = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .and_then(|p| p.parent())
-        .unwrap();
+    let total_mb = env_u64("KVS_BENCH_MB", 1024);
+    let seconds = env_u64("KVS_BENCH_SECONDS", 600);
+    let fragment_kb = env_u64("KVS_BENCH_FRAGMENT_KB", 1024);
+    let window = env_u64("KVS_BENCH_WINDOW", 4) as usize;
     let server_bin = std::env::var_os("KVS_BENCH_SERVER")
         .map(PathBuf::from)
-        .or_else(|| {
-            ["release", "debug"]
-                .iter()
-                .map(|p| target.join(p).join("kvs-local"))
-                .find(|p| p.exists())
-        })
-        .expect("build the server first: cargo build --release -p kvs-local-bin");
+        .unwrap_or_else(kvs_local_binary);
     let template = Arc::new(Template::new(fragment_kb as usize * 1024));
     let fragment_size = template.cluster(0).1 as u64;
     let fragments_total = (total_mb * 1_000_000).div_ceil(fragment_size);
@@ -313,7 +266,7 @@ fn main() {
     for &n in &producers {
         let data_dir = dir.path().join(format!("data-{n}"));
         std::fs::create_dir_all(&data_dir).unwrap();
-        let (mut server, url) = start_server(&server_bin, &data_dir);
+        let (mut server, url) = spawn_kvs_local(&server_bin, "127.0.0.1:0", &data_dir, &[]);
         let server_pid = server.id().to_string();
         let (bytes, persisted, wall, cpu_server, cpu_self) = runtime.block_on(async {
             let config = config_at(&url).await;

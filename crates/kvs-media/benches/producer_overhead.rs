@@ -4,72 +4,20 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use kvs_media::{Producer, ProducerConfig};
 use kvs_mkv::{Frame, TrackInfo};
 use kvs_testkit::local::config_at;
+use kvs_testkit::process::{cpu_seconds, env_u64, kvs_local_binary, spawn_kvs_local, status_kib};
 use kvs_types::StreamRef;
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// This process's user+system CPU seconds (Linux /proc; USER_HZ is 100 on Linux).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
-}
-
-/// Peak resident memory of this process, in KiB.
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn main() {
-    let streams = env("KVS_BENCH_STREAMS", 10);
-    let seconds = env("KVS_BENCH_SECONDS", 20);
-    let exe = std::env::current_exe().unwrap();
-    let target = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .and_then(|p| p.parent())
-        .unwrap();
-    let server_bin = ["release", "debug"]
-        .iter()
-        .map(|p| target.join(p).join("kvs-local"))
-        .find(|p| p.exists())
-        .expect("build the server first: cargo build -p kvs-local-bin");
+    let streams = env_u64("KVS_BENCH_STREAMS", 10);
+    let seconds = env_u64("KVS_BENCH_SECONDS", 20);
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Command::new(server_bin)
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .trim()
-        .strip_prefix("kvs-local listening on ")
-        .unwrap()
-        .to_owned();
+    let (mut server, url) = spawn_kvs_local(&kvs_local_binary(), "127.0.0.1:0", dir.path(), &[]);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -89,7 +37,7 @@ fn main() {
         }
         let frame_bytes = 4_000_000 / 8 / 30;
         let payload = Bytes::from(vec![0x42u8; frame_bytes]);
-        let cpu0 = cpu_seconds();
+        let cpu0 = cpu_seconds("self");
         let mut tasks = Vec::new();
         for i in 0..streams {
             let producer = Producer::builder(&config, StreamRef::parse(&format!("o-{i}")).unwrap())
@@ -132,7 +80,11 @@ fn main() {
             persisted += t.await.unwrap();
         }
         let _ = start;
-        (cpu_seconds() - cpu0, peak_rss_kib(), persisted)
+        (
+            cpu_seconds("self") - cpu0,
+            status_kib("self", "VmHWM:"),
+            persisted,
+        )
     });
     let _ = server.kill();
     let _ = server.wait();

@@ -7,55 +7,27 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use kvs_media::{Producer, ProducerConfig, ProducerEvent};
 use kvs_mkv::{Frame, TrackInfo};
 use kvs_testkit::local::config_at;
+use kvs_testkit::process::{env_u64, kvs_local_binary, spawn_kvs_local};
 use kvs_types::StreamRef;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Starts `kvs-local serve` at `addr` on `data`; returns it once it says it listens.
 fn serve(bin: &Path, addr: &str, data: &Path) -> (Child, Instant) {
-    let mut server = Command::new(bin)
-        .args(["serve", "--no-tls", "--addr", addr, "--data-dir"])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    assert!(first.starts_with("kvs-local listening on "), "{first}");
+    let (server, _) = spawn_kvs_local(bin, addr, data, &["--no-tls"]);
     (server, Instant::now())
 }
 
 fn main() {
-    let restarts = env("KVS_BENCH_RESTARTS", 10);
-    let outage = Duration::from_millis(env("KVS_BENCH_OUTAGE_MS", 2000));
-    let exe = std::env::current_exe().unwrap();
-    let target = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .and_then(|p| p.parent())
-        .unwrap();
-    let bin = ["release", "debug"]
-        .iter()
-        .map(|p| target.join(p).join("kvs-local"))
-        .find(|p| p.exists())
-        .expect("build the server first: cargo build --release -p kvs-local-bin");
+    let restarts = env_u64("KVS_BENCH_RESTARTS", 10);
+    let outage = Duration::from_millis(env_u64("KVS_BENCH_OUTAGE_MS", 2000));
+    let bin = kvs_local_binary();
     let dir = tempfile::tempdir().unwrap();
     let addr = kvs_testkit::net::free_addr().to_string();
     let (mut server, _) = serve(&bin, &addr, dir.path());

@@ -7,6 +7,7 @@
 //! - [`net`]: a proxy that cuts an HTTP response off mid-body, and a free loopback port;
 //! - [`lossy`]: two network namespaces joined by a link that drops a share of UDP packets;
 //! - [`ffprobe`], to check what was written;
+//! - [`process`]: for benchmarks, kvs-local as its own process and `/proc` CPU and memory;
 //! - with the `gst` feature: media files made with `gst-launch-1.0` ([`make_mkv`],
 //!   [`gst_launch`]) and an RTSP server on loopback ([`RtspServer`]).
 //!
@@ -20,6 +21,7 @@ pub mod local;
 pub mod lossy;
 pub mod net;
 mod probe;
+pub mod process;
 pub mod video;
 
 #[cfg(feature = "gst")]
