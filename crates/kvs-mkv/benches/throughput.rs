@@ -3,7 +3,11 @@
 //!
 //! Our figures are in-process (bytes in memory); GStreamer's are `gst-launch-1.0` reading the
 //! same file from the page cache, minus the time of a `filesrc ! fakesink` baseline, so both
-//! measure the format work. Results go in docs/benchmarks.md.
+//! measure the format work. Each of ours is measured both ways: the writer into a flat `Vec`
+//! (payloads copied) and into `Chunks` (payloads shared, as `write_vectored` or an HTTP body
+//! stream sends them); the parser fed 64 KiB `&[u8]` (copied in) and 64 KiB `Bytes` chunks, each
+//! its own allocation as read from a socket or file (kept, frames sliced from them). The
+//! ratios use the shared forms. Results go in docs/benchmarks.md.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,7 +15,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kvs_mkv::{Frame, MkvWriter, Packager, PackagerConfig, Parser, TrackInfo, WriterConfig};
+use kvs_mkv::{
+    Chunks, Frame, MkvWriter, Output, Packager, PackagerConfig, Parser, TrackInfo, WriterConfig,
+};
 
 const FRAMES: u64 = 12_000; // 400 s of 30 fps
 const FRAME_BYTES: usize = 16 * 1024; // about 4 Mbps
@@ -37,9 +43,8 @@ fn write(frames: &[Frame]) -> Vec<u8> {
     out
 }
 
-/// Writes into `out` (cleared first, capacity kept, as a producer reuses its buffers).
-fn write_into(frames: &[Frame], out: &mut Vec<u8>) {
-    out.clear();
+/// Writes into `out`, which the caller cleared (capacity kept, as a producer reuses its buffers).
+fn write_into(frames: &[Frame], out: &mut impl Output) {
     let writer = MkvWriter::new(
         WriterConfig::default(),
         vec![TrackInfo::h264(
@@ -54,22 +59,42 @@ fn write_into(frames: &[Frame], out: &mut Vec<u8>) {
     )
     .unwrap();
     let mut p = Packager::new(writer, PackagerConfig::default());
-    out.extend(p.header());
+    p.writer().write_header(out);
     for f in frames {
         p.push(f, out).unwrap();
     }
 }
 
+const CHUNK: usize = 64 * 1024;
+
+/// Parses `bytes` fed as 64 KiB slices (copied in).
 fn parse(bytes: &[u8]) -> usize {
     let mut p = Parser::new();
     let mut n = 0;
-    for chunk in bytes.chunks(64 * 1024) {
+    for chunk in bytes.chunks(CHUNK) {
         p.feed(chunk);
-        while let Some(e) = p.next_event().unwrap() {
-            n += matches!(e, kvs_mkv::Event::Frame(_)) as usize;
-        }
+        n += drain(&mut p);
     }
     n + p.finish().unwrap().len()
+}
+
+/// Parses `chunks` fed as `Bytes` (kept).
+fn parse_bytes(chunks: &[Bytes]) -> usize {
+    let mut p = Parser::new();
+    let mut n = 0;
+    for chunk in chunks {
+        p.feed_bytes(chunk.clone());
+        n += drain(&mut p);
+    }
+    n + p.finish().unwrap().len()
+}
+
+fn drain(p: &mut Parser) -> usize {
+    let mut n = 0;
+    while let Some(e) = p.next_event().unwrap() {
+        n += matches!(e, kvs_mkv::Event::Frame(_)) as usize;
+    }
+    n
 }
 
 fn best<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
@@ -105,13 +130,40 @@ fn main() {
     let frames = frames();
     let bytes = write(&frames);
     let n = bytes.len();
-    let mut reuse = Vec::with_capacity(n + 4096);
-    write_into(&frames, &mut reuse);
-    let w = best(5, || write_into(&frames, &mut reuse));
-    let p = best(5, || parse(&bytes));
+    let mut flat = Vec::with_capacity(n + 4096);
+    let mut chunks = Chunks::new();
+    write_into(&frames, &mut chunks);
+    assert_eq!(chunks.to_vec(), bytes, "the two writer forms differ");
+    let fed: Vec<Bytes> = bytes.chunks(CHUNK).map(Bytes::copy_from_slice).collect();
+    assert_eq!(parse(&bytes), parse_bytes(&fed));
+
+    let w_flat = best(5, || {
+        flat.clear();
+        write_into(&frames, &mut flat);
+    });
+    let w = best(5, || {
+        chunks.clear();
+        write_into(&frames, &mut chunks);
+    });
+    let p_flat = best(5, || parse(&bytes));
+    let p = best(5, || parse_bytes(&fed));
     println!("stream: {} frames, {:.1} MB", FRAMES, n as f64 / 1e6);
-    println!("kvs-mkv writer: {:.2} GB/s ({:?})", gbps(n, w), w);
-    println!("kvs-mkv parser: {:.2} GB/s ({:?})", gbps(n, p), p);
+    println!(
+        "kvs-mkv writer, into Vec:    {:.2} GB/s ({w_flat:?})",
+        gbps(n, w_flat)
+    );
+    println!(
+        "kvs-mkv writer, into Chunks: {:.2} GB/s ({w:?})",
+        gbps(n, w)
+    );
+    println!(
+        "kvs-mkv parser, feed(&[u8]): {:.2} GB/s ({p_flat:?})",
+        gbps(n, p_flat)
+    );
+    println!(
+        "kvs-mkv parser, feed_bytes:  {:.2} GB/s ({p:?})",
+        gbps(n, p)
+    );
 
     let dir = std::env::temp_dir().join(format!("kvs-mkv-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -143,13 +195,16 @@ fn main() {
                 "matroskamux:    {:.2} GB/s ({mux_only:?} over demux)",
                 gbps(n, mux_only)
             );
+            let ratio = |gst: Duration, ours: Duration| gst.as_secs_f64() / ours.as_secs_f64();
             println!(
-                "ratio parser/matroskademux: {:.1}x",
-                demux_only.as_secs_f64() / p.as_secs_f64()
+                "ratio parser (feed_bytes)/matroskademux: {:.1}x (feed(&[u8]): {:.1}x)",
+                ratio(demux_only, p),
+                ratio(demux_only, p_flat)
             );
             println!(
-                "ratio writer/matroskamux:   {:.1}x",
-                mux_only.as_secs_f64() / w.as_secs_f64()
+                "ratio writer (Chunks)/matroskamux:       {:.1}x (Vec: {:.1}x)",
+                ratio(mux_only, w),
+                ratio(mux_only, w_flat)
             );
         }
         _ => println!(

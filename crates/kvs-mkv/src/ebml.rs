@@ -126,21 +126,40 @@ pub(crate) fn read_track_vint(buf: &[u8]) -> Option<(u64, usize)> {
     }
 }
 
-/// Appends an element id.
-pub fn put_id(out: &mut Vec<u8>, id: u32) {
+/// An element id as written: the bytes are `.0[.1..]`.
+pub(crate) fn encode_id(id: u32) -> ([u8; 4], usize) {
     let bytes = id.to_be_bytes();
     let skip = bytes.iter().position(|b| *b != 0).unwrap_or(3);
-    out.extend_from_slice(&bytes[skip..]);
+    (bytes, skip)
 }
 
-/// Appends a size as the shortest vint.
-pub fn put_size(out: &mut Vec<u8>, size: u64) {
+/// A size as the shortest vint: the bytes are `.0[.1..]`.
+pub(crate) fn encode_size(size: u64) -> ([u8; 8], usize) {
     let mut len = 1;
     while len < 8 && size >= (1u64 << (7 * len)) - 1 {
         len += 1;
     }
     let marked = size | (1u64 << (7 * len));
-    out.extend_from_slice(&marked.to_be_bytes()[8 - len..]);
+    (marked.to_be_bytes(), 8 - len)
+}
+
+/// An unsigned integer in as few bytes as it needs (one for zero): the bytes are `.0[.1..]`.
+pub(crate) fn encode_uint(v: u64) -> ([u8; 8], usize) {
+    let bytes = v.to_be_bytes();
+    let skip = bytes.iter().position(|b| *b != 0).unwrap_or(7);
+    (bytes, skip)
+}
+
+/// Appends an element id.
+pub fn put_id(out: &mut Vec<u8>, id: u32) {
+    let (bytes, skip) = encode_id(id);
+    out.extend_from_slice(&bytes[skip..]);
+}
+
+/// Appends a size as the shortest vint.
+pub fn put_size(out: &mut Vec<u8>, size: u64) {
+    let (bytes, skip) = encode_size(size);
+    out.extend_from_slice(&bytes[skip..]);
 }
 
 /// Appends an element with a binary payload.
@@ -152,8 +171,7 @@ pub fn put_bytes(out: &mut Vec<u8>, id: u32, data: &[u8]) {
 
 /// Appends an unsigned integer element in as few bytes as it needs.
 pub fn put_uint(out: &mut Vec<u8>, id: u32, v: u64) {
-    let bytes = v.to_be_bytes();
-    let skip = bytes.iter().position(|b| *b != 0).unwrap_or(7);
+    let (bytes, skip) = encode_uint(v);
     put_bytes(out, id, &bytes[skip..]);
 }
 

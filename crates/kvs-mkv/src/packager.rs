@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Frame, MkvWriter, WriteError};
+use crate::{Frame, MkvWriter, Output, WriteError};
 
 /// How fragments are cut.
 #[derive(Debug, Clone)]
@@ -138,8 +138,9 @@ impl Packager {
         }
     }
 
-    /// Appends `frame` to `out`, starting a new fragment first when it should.
-    pub fn push(&mut self, frame: &Frame, out: &mut Vec<u8>) -> Result<Pushed, PackError> {
+    /// Appends `frame` to `out`, starting a new fragment first when it should. Into
+    /// [`Chunks`](crate::Chunks), the frame's payload is shared, not copied.
+    pub fn push(&mut self, frame: &Frame, out: &mut impl Output) -> Result<Pushed, PackError> {
         let stream_ts = |s: &Self, ts: u64| {
             if s.config.absolute_fragment_times {
                 ts
@@ -162,16 +163,11 @@ impl Packager {
             }
             self.stream_start_ns.get_or_insert(frame.timestamp_ns);
             let ts = stream_ts(self, frame.timestamp_ns);
-            let mut cluster = Vec::new();
-            self.writer.start_cluster(ts, &mut cluster);
-            let mut block = Vec::new();
-            let frame_at = Frame {
-                timestamp_ns: ts,
-                ..frame.clone()
-            };
-            self.writer.write_frame(&frame_at, &mut block)?;
-            out.extend_from_slice(&cluster);
-            out.extend_from_slice(&block);
+            let cluster = self.writer.cluster_head(ts);
+            let block = self.writer.block_head(frame, ts)?;
+            out.put(&cluster);
+            out.put(&block);
+            out.put_payload(&frame.data);
             pushed.completed = self.open.take().map(|o| o.summary);
             let timecode = self.writer.to_timecode(ts);
             pushed.started = Some(timecode);
@@ -192,13 +188,9 @@ impl Packager {
             });
         };
         let ts = stream_ts(self, frame.timestamp_ns);
-        self.writer.write_frame(
-            &Frame {
-                timestamp_ns: ts,
-                ..frame.clone()
-            },
-            out,
-        )?;
+        let block = self.writer.block_head(frame, ts)?;
+        out.put(&block);
+        out.put_payload(&frame.data);
         let mut summary = open.summary;
         summary.last_ns = summary.last_ns.max(frame.timestamp_ns);
         summary.frames += 1;

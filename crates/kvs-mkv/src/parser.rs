@@ -4,8 +4,12 @@
 //! events as soon as the bytes for them are there. Master elements of unknown size (Segment,
 //! Cluster, as live streams write them) end where an element that cannot be their child begins.
 //! Leaf elements are buffered whole up to [`Limits::max_element_size`]; elements the parser has
-//! no use for are skipped without being buffered. Frame payloads are slices of the parser's
-//! buffer, shared rather than copied.
+//! no use for are skipped without being buffered.
+//!
+//! Chunks fed with [`Parser::feed_bytes`] are kept as they are, in a chain: a frame whose payload
+//! lies inside one of them comes out as a slice of it (shared, not copied); only an element
+//! that straddles two chunks is copied, once, into a buffer of its own. Bytes fed with
+//! [`Parser::feed`] are copied once into one buffer, and frames are slices of that.
 
 use std::collections::VecDeque;
 
@@ -157,6 +161,104 @@ pub enum Event {
     SegmentEnd,
 }
 
+/// Fed chunks below this size are copied rather than kept: holding one costs more than that.
+const SHARE_MIN: usize = 512;
+
+/// The fed bytes not yet consumed: shared chunks, then bytes copied in (in that order).
+#[derive(Debug, Default)]
+struct Input {
+    shared: VecDeque<Bytes>,
+    copied: BytesMut,
+    len: usize,
+}
+
+impl Input {
+    fn push_slice(&mut self, data: &[u8]) {
+        self.copied.extend_from_slice(data);
+        self.len += data.len();
+    }
+
+    fn push_bytes(&mut self, data: Bytes) {
+        if data.len() < SHARE_MIN {
+            return self.push_slice(&data);
+        }
+        if !self.copied.is_empty() {
+            self.shared.push_back(self.copied.split().freeze());
+        }
+        self.len += data.len();
+        self.shared.push_back(data);
+    }
+
+    /// The first bytes held, at least 12 (an id and a size) when there are that many: from the
+    /// first chunk when it has them, else gathered into `scratch`.
+    fn peek<'a>(&'a self, scratch: &'a mut [u8; 12]) -> &'a [u8] {
+        let want = self.len.min(scratch.len());
+        let first = self.shared.front().map_or(&self.copied[..], |b| &b[..]);
+        if first.len() >= want {
+            return first;
+        }
+        let mut n = 0;
+        for part in self.parts() {
+            let k = (want - n).min(part.len());
+            scratch[n..n + k].copy_from_slice(&part[..k]);
+            n += k;
+            if n == want {
+                break;
+            }
+        }
+        &scratch[..want]
+    }
+
+    fn parts(&self) -> impl Iterator<Item = &[u8]> {
+        self.shared
+            .iter()
+            .map(|b| &b[..])
+            .chain(std::iter::once(&self.copied[..]))
+    }
+
+    /// Drops the first `n` bytes (at most [`Input::len`]).
+    fn discard(&mut self, mut n: usize) {
+        self.len -= n;
+        while n > 0 {
+            match self.shared.front_mut() {
+                Some(front) if front.len() > n => return front.advance(n),
+                Some(front) => {
+                    n -= front.len();
+                    self.shared.pop_front();
+                }
+                None => return self.copied.advance(n),
+            }
+        }
+    }
+
+    /// Takes the first `n` bytes (at most [`Input::len`]): a slice of the chunk holding them, or
+    /// a copy when they straddle chunks.
+    fn take(&mut self, n: usize) -> Bytes {
+        let Some(front) = self.shared.front_mut() else {
+            self.len -= n;
+            return self.copied.split_to(n).freeze();
+        };
+        if front.len() >= n {
+            let out = front.split_to(n);
+            if front.is_empty() {
+                self.shared.pop_front();
+            }
+            self.len -= n;
+            return out;
+        }
+        let mut out = BytesMut::with_capacity(n);
+        for part in self.parts() {
+            let k = (n - out.len()).min(part.len());
+            out.extend_from_slice(&part[..k]);
+            if out.len() == n {
+                break;
+            }
+        }
+        self.discard(n);
+        out.freeze()
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Open {
     id: u32,
@@ -167,7 +269,7 @@ struct Open {
 #[derive(Debug)]
 pub struct Parser {
     limits: Limits,
-    buf: BytesMut,
+    input: Input,
     pos: u64,
     skip: u64,
     stack: Vec<Open>,
@@ -208,7 +310,7 @@ impl Parser {
     pub fn with_limits(limits: Limits) -> Self {
         Self {
             limits,
-            buf: BytesMut::new(),
+            input: Input::default(),
             pos: 0,
             skip: 0,
             stack: Vec::new(),
@@ -220,37 +322,32 @@ impl Parser {
         }
     }
 
-    /// Adds bytes to parse.
+    /// Adds bytes to parse, copying them.
     pub fn feed(&mut self, data: &[u8]) {
-        let mut data = data;
-        if self.skip > 0 {
-            let n = self.skip.min(data.len() as u64) as usize;
-            self.skip -= n as u64;
-            self.pos += n as u64;
-            data = &data[n..];
-        }
-        self.buf.extend_from_slice(data);
+        let n = self.skip_fed(data.len());
+        self.input.push_slice(&data[n..]);
     }
 
-    /// Adds bytes the caller already owns; when the parser holds nothing else, it adopts them
-    /// without copying (frame payloads then share their memory).
+    /// Adds bytes the caller already owns, keeping them as they are: frames whose payload lies
+    /// inside `data` share its memory (chunks under 512 bytes are copied instead).
     pub fn feed_bytes(&mut self, data: Bytes) {
-        if self.skip > 0 {
-            let n = self.skip.min(data.len() as u64) as usize;
-            self.skip -= n as u64;
-            self.pos += n as u64;
-            return self.feed_bytes(data.slice(n..));
+        let n = self.skip_fed(data.len());
+        if n < data.len() {
+            self.input.push_bytes(data.slice(n..));
         }
-        if self.buf.is_empty() {
-            self.buf = BytesMut::from(data);
-        } else {
-            self.buf.extend_from_slice(&data);
-        }
+    }
+
+    /// Counts off what is left of a skipped element from `len` fed bytes; returns how many.
+    fn skip_fed(&mut self, len: usize) -> usize {
+        let n = self.skip.min(len as u64);
+        self.skip -= n;
+        self.pos += n;
+        n as usize
     }
 
     /// Bytes held but not yet turned into events.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.input.len
     }
 
     /// The next event, `Ok(None)` if more bytes are needed.
@@ -273,10 +370,10 @@ impl Parser {
         while let Some(e) = self.next_event()? {
             out.push(e);
         }
-        if !self.buf.is_empty() || self.skip > 0 || self.stack.iter().any(|o| o.end.is_some()) {
+        if self.input.len > 0 || self.skip > 0 || self.stack.iter().any(|o| o.end.is_some()) {
             self.failed = true;
             return Err(ParseError::Truncated {
-                offset: self.pos + self.buf.len() as u64,
+                offset: self.pos + self.input.len as u64,
             });
         }
         while let Some(open) = self.stack.pop() {
@@ -300,7 +397,12 @@ impl Parser {
 
     fn consume(&mut self, n: usize) -> Bytes {
         self.pos += n as u64;
-        self.buf.split_to(n).freeze()
+        self.input.take(n)
+    }
+
+    fn discard(&mut self, n: usize) {
+        self.pos += n as u64;
+        self.input.discard(n);
     }
 
     fn step(&mut self) -> Result<Option<Event>, ParseError> {
@@ -309,10 +411,9 @@ impl Parser {
                 return Ok(Some(e));
             }
             if self.skip > 0 {
-                let n = self.skip.min(self.buf.len() as u64) as usize;
-                self.buf.advance(n);
-                self.pos += n as u64;
-                self.skip -= n as u64;
+                let n = self.skip.min(self.input.len as u64);
+                self.discard(n as usize);
+                self.skip -= n;
                 if self.skip > 0 {
                     return Ok(None);
                 }
@@ -327,14 +428,16 @@ impl Parser {
                 continue;
             }
             let offset = self.pos;
-            let (id, id_len) = match ebml::read_id(&self.buf) {
+            let mut scratch = [0; 12];
+            let head = self.input.peek(&mut scratch);
+            let (id, id_len) = match ebml::read_id(head) {
                 Vint::Incomplete => return Ok(None),
                 Vint::Invalid | Vint::Value(None, _) => {
                     return Err(ParseError::InvalidId { offset });
                 }
                 Vint::Value(Some(id), n) => (id as u32, n),
             };
-            let (size, size_len) = match ebml::read_size(&self.buf[id_len..]) {
+            let (size, size_len) = match ebml::read_size(&head[id_len..]) {
                 Vint::Incomplete => return Ok(None),
                 Vint::Invalid => return Err(ParseError::InvalidSize { offset }),
                 Vint::Value(size, n) => (size, n),
@@ -386,7 +489,7 @@ impl Parser {
                             offset,
                         });
                     }
-                    self.consume(header);
+                    self.discard(header);
                     self.stack.push(Open {
                         id,
                         end: size.map(|s| self.pos + s),
@@ -401,27 +504,39 @@ impl Parser {
                         return Err(ParseError::UnknownSize { id, offset });
                     };
                     if !self.wanted(id) {
-                        let n = (self.buf.len() - header)
+                        let n = (self.input.len - header)
                             .min(usize::try_from(size).unwrap_or(usize::MAX));
-                        self.consume(header + n);
+                        self.discard(header + n);
                         self.skip = size - n as u64;
                         continue;
                     }
-                    if size > self.limits.max_element_size {
+                    // A limit set above what memory can address still refuses what cannot fit.
+                    let addressable = usize::try_from(size)
+                        .ok()
+                        .filter(|s| s.checked_add(header).is_some());
+                    let Some(size) = addressable.filter(|_| size <= self.limits.max_element_size)
+                    else {
                         return Err(ParseError::TooLarge {
                             id,
                             size,
                             limit: self.limits.max_element_size,
                             offset,
                         });
-                    }
-                    let total = header + size as usize;
-                    if self.buf.len() < total {
-                        self.buf.reserve(total - self.buf.len());
+                    };
+                    if self.input.len < header + size {
+                        if self.input.shared.is_empty() {
+                            self.input.copied.reserve(header + size - self.input.len);
+                        }
                         return Ok(None);
                     }
-                    let element = self.consume(total);
-                    let body = element.slice(header..);
+                    self.discard(header);
+                    if id == id::SIMPLE_BLOCK {
+                        let first = self.input.peek(&mut scratch).first().copied();
+                        let prefix = self.consume(block_prefix_len(size, first));
+                        let payload = self.consume(size - prefix.len());
+                        return self.block(&prefix, payload, None, offset).map(Some);
+                    }
+                    let body = self.consume(size);
                     if let Some(e) = self.element(id, body, offset)? {
                         return Ok(Some(e));
                     }
@@ -534,7 +649,6 @@ impl Parser {
                     timestamp_ns: ns,
                 }))
             }
-            id::SIMPLE_BLOCK => self.block(body, None, offset).map(Some),
             id::BLOCK_GROUP => {
                 let mut block = None;
                 let mut referenced = false;
@@ -547,15 +661,20 @@ impl Parser {
                     }
                 }
                 let block = block.ok_or_else(|| malformed("BlockGroup without Block"))?;
-                self.block(block, Some(!referenced), offset).map(Some)
+                let prefix = block_prefix_len(block.len(), block.first().copied());
+                let payload = block.slice(prefix..);
+                self.block(&block[..prefix], payload, Some(!referenced), offset)
+                    .map(Some)
             }
             _ => Ok(None),
         }
     }
 
+    /// A frame from a block's `prefix` (track, timecode, flags) and its `payload`.
     fn block(
         &mut self,
-        body: Bytes,
+        prefix: &[u8],
+        payload: Bytes,
         key_override: Option<bool>,
         offset: u64,
     ) -> Result<Event, ParseError> {
@@ -567,15 +686,15 @@ impl Parser {
             what: "block before the cluster Timecode",
             offset,
         })?;
-        let (track, n) = ebml::read_track_vint(&body).ok_or_else(malformed)?;
-        if body.len() < n + 3 {
+        let (track, n) = ebml::read_track_vint(prefix).ok_or_else(malformed)?;
+        if prefix.len() < n + 3 {
             return Err(malformed());
         }
         if !self.tracks.contains(&track) {
             return Err(ParseError::UnknownTrack { track, offset });
         }
-        let rel = i16::from_be_bytes([body[n], body[n + 1]]);
-        let flags = body[n + 2];
+        let rel = i16::from_be_bytes([prefix[n], prefix[n + 1]]);
+        let flags = prefix[n + 2];
         if flags & 0x06 != 0 {
             return Err(ParseError::Lacing { offset });
         }
@@ -589,8 +708,17 @@ impl Parser {
             track,
             timestamp_ns,
             key: key_override.unwrap_or(flags & 0x80 != 0),
-            data: body.slice(n + 3..),
+            data: payload,
         }))
+    }
+}
+
+/// How much of a `len`-byte block starting with `first` is its prefix: the track vint, the
+/// timecode and the flags. All of it when the vint is invalid, so the block reads as malformed.
+fn block_prefix_len(len: usize, first: Option<u8>) -> usize {
+    match first {
+        Some(b) if b != 0 => len.min(b.leading_zeros() as usize + 1 + 3),
+        _ => len,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The streaming MKV writer.
 
 use crate::ebml::{self, id};
-use crate::{Frame, SimpleTag, TrackInfo, TrackKind};
+use crate::{Frame, Output, SimpleTag, TrackInfo, TrackKind};
 
 /// How the stream's Segment is described.
 #[derive(Debug, Clone)]
@@ -104,8 +104,9 @@ impl MkvWriter {
     }
 
     /// Appends the stream start: EBML header, an unknown-size Segment, Info and Tracks.
-    pub fn write_header(&self, out: &mut Vec<u8>) {
-        ebml::put_master(out, id::EBML, |o| {
+    pub fn write_header(&self, out: &mut impl Output) {
+        let mut o = Vec::with_capacity(256);
+        ebml::put_master(&mut o, id::EBML, |o| {
             ebml::put_uint(o, id::EBML_VERSION, 1);
             ebml::put_uint(o, id::EBML_READ_VERSION, 1);
             ebml::put_uint(o, id::EBML_MAX_ID_LENGTH, 4);
@@ -114,56 +115,107 @@ impl MkvWriter {
             ebml::put_uint(o, id::DOC_TYPE_VERSION, 2);
             ebml::put_uint(o, id::DOC_TYPE_READ_VERSION, 2);
         });
-        ebml::put_id(out, id::SEGMENT);
-        out.extend_from_slice(&ebml::UNKNOWN_SIZE);
-        ebml::put_master(out, id::INFO, |o| {
+        ebml::put_id(&mut o, id::SEGMENT);
+        o.extend_from_slice(&ebml::UNKNOWN_SIZE);
+        ebml::put_master(&mut o, id::INFO, |o| {
             ebml::put_bytes(o, id::SEGMENT_UID, &self.config.segment_uid);
             ebml::put_uint(o, id::TIMECODE_SCALE, self.config.timecode_scale_ns);
             ebml::put_str(o, id::TITLE, &self.config.title);
             ebml::put_str(o, id::MUXING_APP, &self.config.app);
             ebml::put_str(o, id::WRITING_APP, &self.config.app);
         });
-        ebml::put_master(out, id::TRACKS, |o| {
+        ebml::put_master(&mut o, id::TRACKS, |o| {
             for t in &self.tracks {
                 write_track(o, t);
             }
         });
+        out.put(&o);
     }
 
     /// Appends a Tags element (segment level) holding `tags`.
-    pub fn write_tags(&self, out: &mut Vec<u8>, tags: &[SimpleTag]) {
+    pub fn write_tags(&self, out: &mut impl Output, tags: &[SimpleTag]) {
         write_tags(out, tags);
     }
 
     /// Appends the start of an unknown-size Cluster at `timestamp_ns`.
-    pub fn start_cluster(&mut self, timestamp_ns: u64, out: &mut Vec<u8>) {
-        let timecode = self.to_timecode(timestamp_ns);
-        ebml::put_id(out, id::CLUSTER);
-        out.extend_from_slice(&ebml::UNKNOWN_SIZE);
-        ebml::put_uint(out, id::TIMECODE, timecode);
-        self.cluster_timecode = Some(timecode);
+    pub fn start_cluster(&mut self, timestamp_ns: u64, out: &mut impl Output) {
+        out.put(&self.cluster_head(timestamp_ns));
     }
 
     /// Appends a SimpleBlock for `frame` to the current cluster.
-    pub fn write_frame(&mut self, frame: &Frame, out: &mut Vec<u8>) -> Result<(), WriteError> {
+    pub fn write_frame(&mut self, frame: &Frame, out: &mut impl Output) -> Result<(), WriteError> {
+        let head = self.block_head(frame, frame.timestamp_ns)?;
+        out.put(&head);
+        out.put_payload(&frame.data);
+        Ok(())
+    }
+
+    /// Opens a cluster at `timestamp_ns`: its header, to be followed by its blocks.
+    pub(crate) fn cluster_head(&mut self, timestamp_ns: u64) -> Head {
+        let timecode = self.to_timecode(timestamp_ns);
+        let mut head = Head::default();
+        head.id(id::CLUSTER);
+        head.push(&ebml::UNKNOWN_SIZE);
+        let (tc, skip) = ebml::encode_uint(timecode);
+        head.id(id::TIMECODE);
+        head.size((tc.len() - skip) as u64);
+        head.push(&tc[skip..]);
+        self.cluster_timecode = Some(timecode);
+        head
+    }
+
+    /// The SimpleBlock header of `frame` at `timestamp_ns`: all of the block but the payload.
+    pub(crate) fn block_head(&self, frame: &Frame, timestamp_ns: u64) -> Result<Head, WriteError> {
         let cluster = self.cluster_timecode.ok_or(WriteError::NoCluster)?;
         if !self.tracks.iter().any(|t| t.number == frame.track) {
             return Err(WriteError::UnknownTrack(frame.track));
         }
-        let offset = self.to_timecode(frame.timestamp_ns) as i64 - cluster as i64;
+        let offset = self.to_timecode(timestamp_ns) as i64 - cluster as i64;
         let offset16 = i16::try_from(offset).map_err(|_| WriteError::OffsetOutOfRange {
-            timestamp_ns: frame.timestamp_ns,
+            timestamp_ns,
             offset,
         })?;
-        let mut head = Vec::with_capacity(12);
-        ebml::put_size(&mut head, frame.track);
-        head.extend_from_slice(&offset16.to_be_bytes());
-        head.push(if frame.key { 0x80 } else { 0x00 });
-        ebml::put_id(out, id::SIMPLE_BLOCK);
-        ebml::put_size(out, (head.len() + frame.data.len()) as u64);
-        out.extend_from_slice(&head);
-        out.extend_from_slice(&frame.data);
-        Ok(())
+        let (track, skip) = ebml::encode_size(frame.track);
+        let prefix = track.len() - skip + 3;
+        let mut head = Head::default();
+        head.id(id::SIMPLE_BLOCK);
+        head.size((prefix + frame.data.len()) as u64);
+        head.push(&track[skip..]);
+        head.push(&offset16.to_be_bytes());
+        head.push(&[if frame.key { 0x80 } else { 0x00 }]);
+        Ok(head)
+    }
+}
+
+/// Element headers built on the stack: at most a Cluster start or a SimpleBlock header.
+#[derive(Debug, Default)]
+pub(crate) struct Head {
+    buf: [u8; 24],
+    len: usize,
+}
+
+impl Head {
+    fn push(&mut self, bytes: &[u8]) {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    fn id(&mut self, id: u32) {
+        let (bytes, skip) = ebml::encode_id(id);
+        self.push(&bytes[skip..]);
+    }
+
+    fn size(&mut self, size: u64) {
+        let (bytes, skip) = ebml::encode_size(size);
+        self.push(&bytes[skip..]);
+    }
+}
+
+impl std::ops::Deref for Head {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 
@@ -204,8 +256,9 @@ fn write_track(out: &mut Vec<u8>, t: &TrackInfo) {
 }
 
 /// Appends a segment-level Tags element holding `tags` (how KVS carries fragment metadata).
-pub fn write_tags(out: &mut Vec<u8>, tags: &[SimpleTag]) {
-    ebml::put_master(out, id::TAGS, |o| {
+pub fn write_tags(out: &mut impl Output, tags: &[SimpleTag]) {
+    let mut o = Vec::new();
+    ebml::put_master(&mut o, id::TAGS, |o| {
         ebml::put_master(o, id::TAG, |t| {
             ebml::put_master(t, id::TARGETS, |_| {});
             for tag in tags {
@@ -216,4 +269,5 @@ pub fn write_tags(out: &mut Vec<u8>, tags: &[SimpleTag]) {
             }
         });
     });
+    out.put(&o);
 }
