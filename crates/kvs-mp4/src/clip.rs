@@ -1,5 +1,6 @@
 //! The plain (progressive) MP4: `ftyp`, `moov` with full sample tables, `mdat`.
 
+use bytes::Bytes;
 use kvs_mkv::{Frame, TrackInfo};
 use mp4_atom::{
     Co64, Ctts, CttsEntry, Edts, Elst, ElstEntry, Moov, Mvhd, Stco, Stsc, StscEntry, Stss, Stsz,
@@ -32,12 +33,55 @@ struct TrackSamples<'a> {
 /// the earliest frame. Tracks without frames are left out; a track that starts later than the
 /// earliest frame gets an empty edit so tracks stay in sync.
 ///
+/// This is [`clip_parts`] joined into one buffer; use [`clip_parts`] to write or send the clip
+/// without copying the frames.
+///
 /// # Errors
 /// [`Mp4Error::NoFrames`] without frames, [`Mp4Error::UnknownTrack`] for a frame of an unlisted
 /// track, [`Mp4Error::UnsupportedCodec`], [`Mp4Error::CodecPrivate`],
 /// [`Mp4Error::InvalidTrack`], [`Mp4Error::Timing`] or [`Mp4Error::TooLarge`] for tracks or
-/// frames that cannot be written.
+/// frames that cannot be written, and [`Mp4Error::TooLarge`] for a clip that does not fit in
+/// memory.
 pub fn clip(tracks: &[TrackInfo], frames: &[Frame]) -> Result<Vec<u8>> {
+    clip_parts(tracks, frames)?.to_vec()
+}
+
+/// The MP4 [`clip`] writes, laid out as its head (`ftyp`, `moov` and the `mdat` header) and
+/// the frames' payloads in `mdat` order. The payloads are the frames' own [`Bytes`] (shared,
+/// not copied), so the clip can be written with vectored writes or sent as a stream of
+/// chunks while only the head is allocated.
+///
+/// ```
+/// use kvs_mp4::{Frame, TrackInfo};
+///
+/// # fn main() -> Result<(), kvs_mp4::Mp4Error> {
+/// // AAC-LC, 48 kHz stereo: AudioSpecificConfig 0x11 0x90.
+/// let tracks = [TrackInfo::aac(1, 48_000.0, 2, vec![0x11, 0x90])];
+/// let frames: Vec<Frame> = (0..3u64)
+///     .map(|i| Frame {
+///         track: 1,
+///         timestamp_ns: i * 21_333_333,
+///         key: true,
+///         data: bytes::Bytes::from(vec![0x21; 200]),
+///     })
+///     .collect();
+///
+/// let clip = kvs_mp4::clip_parts(&tracks, &frames)?;
+/// // The payloads are the frames' own memory.
+/// assert_eq!(clip.payloads()[0].as_ptr(), frames[0].data.as_ptr());
+/// let mut file = Vec::new();
+/// for part in clip.parts() {
+///     file.extend_from_slice(part);
+/// }
+/// assert_eq!(file.len() as u64, clip.len());
+/// assert_eq!(file, kvs_mp4::clip(&tracks, &frames)?);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+/// As [`clip`], except that the clip's size is not limited by memory.
+pub fn clip_parts(tracks: &[TrackInfo], frames: &[Frame]) -> Result<ClipParts> {
     if frames.is_empty() {
         return Err(Mp4Error::NoFrames);
     }
@@ -67,6 +111,7 @@ pub fn clip(tracks: &[TrackInfo], frames: &[Frame]) -> Result<Vec<u8>> {
     }
 
     // Chunks: runs of consecutive frames of one track, so mdat keeps the stream's interleaving.
+    let mut payloads = Vec::with_capacity(frames.len());
     let mut payload_len: u64 = 0;
     let mut last_track = None;
     for f in frames {
@@ -82,6 +127,7 @@ pub fn clip(tracks: &[TrackInfo], frames: &[Frame]) -> Result<Vec<u8>> {
         }
         last_track = Some(f.track);
         payload_len += f.data.len() as u64;
+        payloads.push(f.data.clone());
     }
 
     let mut head = Vec::new();
@@ -97,28 +143,85 @@ pub fn clip(tracks: &[TrackInfo], frames: &[Frame]) -> Result<Vec<u8>> {
         stco_len
     };
     let base = fixed + sized;
-    let mut moov_bytes = Vec::new();
-    encode("moov", &build_moov(&samples, base, co64)?, &mut moov_bytes)?;
-    if moov_bytes.len() as u64 != sized {
+    let ftyp_len = head.len();
+    encode("moov", &build_moov(&samples, base, co64)?, &mut head)?;
+    if (head.len() - ftyp_len) as u64 != sized {
         return Err(Mp4Error::Encode(
             "moov",
             "its size changed when chunk offsets were filled in".into(),
         ));
     }
-    let end = base + payload_len;
+    head.extend_from_slice(&mdat_head);
+    Ok(ClipParts {
+        head: Bytes::from(head),
+        payloads,
+        len: base + payload_len,
+    })
+}
 
-    let total = usize::try_from(end)
-        .map_err(|_| Mp4Error::TooLarge(format!("a {end}-byte MP4 does not fit in memory")))?;
-    let mut out = Vec::with_capacity(total);
-    out.extend_from_slice(&head);
-    out.extend_from_slice(&moov_bytes);
-    out.extend_from_slice(&mdat_head);
-    for f in frames {
-        if samples.iter().any(|s| s.plan.info.number == f.track) {
-            out.extend_from_slice(&f.data);
-        }
+/// A plain MP4 clip as [`clip_parts`] lays it out: the head (`ftyp`, `moov`, the `mdat`
+/// header), then the frame payloads that fill `mdat`. Concatenated, [`parts`](Self::parts)
+/// are exactly the bytes [`clip`] returns.
+#[derive(Debug, Clone)]
+pub struct ClipParts {
+    head: Bytes,
+    payloads: Vec<Bytes>,
+    len: u64,
+}
+
+impl ClipParts {
+    /// `ftyp`, `moov` and the `mdat` header: the bytes before the first payload.
+    pub fn head(&self) -> &Bytes {
+        &self.head
     }
-    Ok(out)
+
+    /// The frame payloads in `mdat` order, sharing the frames' memory.
+    pub fn payloads(&self) -> &[Bytes] {
+        &self.payloads
+    }
+
+    /// The size of the whole MP4 in bytes (for a `Content-Length`).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the MP4 has no bytes; never true, since a clip has at least its head.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The head then every payload, in file order.
+    pub fn parts(&self) -> impl Iterator<Item = &Bytes> {
+        std::iter::once(&self.head).chain(&self.payloads)
+    }
+
+    /// The whole MP4 in one buffer (a copy of every payload).
+    ///
+    /// # Errors
+    /// [`Mp4Error::TooLarge`] if the MP4 does not fit in memory.
+    pub fn to_vec(&self) -> Result<Vec<u8>> {
+        let total = usize::try_from(self.len).map_err(|_| {
+            Mp4Error::TooLarge(format!("a {}-byte MP4 does not fit in memory", self.len))
+        })?;
+        let mut out = Vec::new();
+        out.try_reserve_exact(total).map_err(|_| {
+            Mp4Error::TooLarge(format!("a {}-byte MP4 does not fit in memory", self.len))
+        })?;
+        for part in self.parts() {
+            out.extend_from_slice(part);
+        }
+        Ok(out)
+    }
+}
+
+impl IntoIterator for ClipParts {
+    type Item = Bytes;
+    type IntoIter = std::iter::Chain<std::iter::Once<Bytes>, std::vec::IntoIter<Bytes>>;
+
+    /// The head then every payload, in file order, for a streamed response body.
+    fn into_iter(self) -> Self::IntoIter {
+        std::iter::once(self.head).chain(self.payloads)
+    }
 }
 
 pub(crate) fn frame_size(f: &Frame) -> Result<u32> {

@@ -1,12 +1,14 @@
 //! Kinesis Video Streams fragments remuxed to MP4, with no re-encode, no I/O and no async:
 //!
-//! - [`clip`]: a plain (progressive) MP4, as GetClip returns;
+//! - [`clip_parts`]: a plain (progressive) MP4, as GetClip returns, laid out as a head and the
+//!   frames' shared payloads (no copy), to stream or write vectored; [`clip`]: the same MP4 in
+//!   one buffer;
 //! - [`init_segment`] and [`media_segment`]: fragmented MP4 as HLS (`getMP4InitFragment.mp4`,
 //!   `getMP4MediaFragment.mp4`) and DASH serve it.
 //!
 //! Input is what [`kvs_mkv::Parser`] yields: the [`TrackInfo`]s of the stream and its
 //! [`Frame`]s in stream (decode) order with presentation timestamps. H.264 (`avc1`/`avcC`),
-//! H.265 (`hvc1`/`hvcC`) and AAC (`mp4a`/`esds`) are written; the frames' bytes are copied
+//! H.265 (`hvc1`/`hvcC`) and AAC (`mp4a`/`esds`) are written; the frames' bytes are kept
 //! unchanged. Video is timed at 90 kHz, audio at its sample rate; decode times are the sorted
 //! presentation times, with signed composition offsets when frames are reordered (B-frames).
 //! Boxes are encoded with the `mp4-atom` crate.
@@ -17,7 +19,7 @@ mod fmp4;
 mod timing;
 mod track;
 
-pub use clip::clip;
+pub use clip::{ClipParts, clip, clip_parts};
 pub use error::{Mp4Error, Result};
 pub use fmp4::{init_segment, media_segment};
 #[doc(no_inline)]

@@ -1,4 +1,7 @@
-//! GetClip: the fragments in a time range remuxed (no re-encode) into one plain MP4.
+//! GetClip: the fragments in a time range remuxed (no re-encode) into one plain MP4, streamed
+//! as its head and the stored frames' payloads.
+
+use std::convert::Infallible;
 
 use axum::body::Body;
 use axum::response::Response;
@@ -91,7 +94,8 @@ pub(crate) async fn get_clip(app: &App, body: &[u8]) -> Result<Response, ApiErro
         frames.extend(fr);
     }
     let tracks = tracks.unwrap_or_default();
-    let mp4 = kvs_mp4::clip(&tracks, &frames).map_err(|e| match e {
+    // Laid out before the first byte is sent, so every error still gets its API error code.
+    let clip = kvs_mp4::clip_parts(&tracks, &frames).map_err(|e| match e {
         kvs_mp4::Mp4Error::CodecPrivate { .. } => {
             error("InvalidCodecPrivateDataException", e.to_string())
         }
@@ -101,9 +105,15 @@ pub(crate) async fn get_clip(app: &App, body: &[u8]) -> Result<Response, ApiErro
         kvs_mp4::Mp4Error::NoFrames => ApiError::not_found(e.to_string()),
         other => error("InvalidMediaFrameException", other.to_string()),
     })?;
+    // The body is the MP4 head and then the frames' payloads, which are slices of the
+    // fragments as read from storage: the MP4 is never assembled in memory.
+    let len = clip.len();
     Response::builder()
         .status(200)
         .header("content-type", "video/mp4")
-        .body(Body::from(mp4))
+        .header("content-length", len)
+        .body(Body::from_stream(tokio_stream::iter(
+            clip.into_iter().map(Ok::<_, Infallible>),
+        )))
         .map_err(ApiError::internal)
 }

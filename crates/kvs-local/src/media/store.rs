@@ -256,8 +256,13 @@ impl MediaStore {
         tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
             let mut file = File::open(path)?;
             file.seek(SeekFrom::Start(offset))?;
-            let mut buf = vec![0; size];
-            file.read_exact(&mut buf)?;
+            // Read into spare capacity: no zero-fill first, and the exact capacity lets the
+            // buffer become `Bytes` without a copy.
+            let mut buf = Vec::with_capacity(size);
+            file.take(size as u64).read_to_end(&mut buf)?;
+            if buf.len() != size {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
             Ok(buf)
         })
         .await

@@ -128,3 +128,129 @@ async fn get_clip_returns_an_mp4_that_ffprobe_reads() {
             .is_no_data_retention_exception()
     );
 }
+
+/// A SigV4-signed `POST /getClip` with `body`, for what the SDK hides (the response headers).
+async fn raw_get_clip(server: &kvs_local::Server, body: String) -> reqwest::Response {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let url = format!("{}/getClip", server.url());
+    let host = server.addr().to_string();
+    let headers = [
+        ("host", host.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let identity = aws_credential_types::Credentials::new(
+        server.credentials().access_key_id.clone(),
+        server.credentials().secret_access_key.clone(),
+        None,
+        None,
+        "t",
+    )
+    .into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("kinesisvideo")
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        &url,
+        headers.iter().copied(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut req = reqwest::Client::new().post(&url).body(body);
+    for (k, v) in headers.iter().skip(1) {
+        req = req.header(*k, *v);
+    }
+    for (k, v) in instructions.headers() {
+        req = req.header(k, v);
+    }
+    req.send().await.unwrap()
+}
+
+/// Top-level boxes of an MP4 as (type, payload range).
+fn top_boxes(mp4: &[u8]) -> Vec<([u8; 4], std::ops::Range<usize>)> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos + 8 <= mp4.len() {
+        let size = u32::from_be_bytes(mp4[pos..pos + 4].try_into().unwrap()) as usize;
+        let kind: [u8; 4] = mp4[pos + 4..pos + 8].try_into().unwrap();
+        assert!(size >= 8, "box {kind:?} at {pos} has size {size}");
+        out.push((kind, pos + 8..pos + size));
+        pos += size;
+    }
+    assert_eq!(pos, mp4.len(), "boxes do not tile the file");
+    out
+}
+
+#[tokio::test]
+async fn streamed_clip_has_its_content_length_and_every_frame() {
+    let local = start().await;
+    let server = local.server();
+    let dir = local.kvs.scratch_dir();
+    local.kvs.create_stream("cam").await;
+
+    let (tracks, frames) = recording(dir);
+    let base = now_ms() - 60_000;
+    let writer = MkvWriter::new(WriterConfig::default(), tracks.clone()).unwrap();
+    let mut packager = Packager::new(writer, PackagerConfig::default());
+    let mut body = packager.header();
+    for f in &frames {
+        let f = Frame {
+            timestamp_ns: f.timestamp_ns + base * 1_000_000,
+            ..f.clone()
+        };
+        packager.push(&f, &mut body).unwrap();
+    }
+    let acks = put_media(server, "cam", body, "ABSOLUTE").await;
+    assert!(
+        acks.iter()
+            .filter(|a| a["EventType"] == "PERSISTED")
+            .count()
+            >= 3,
+        "{acks:?}"
+    );
+
+    let request = serde_json::json!({
+        "StreamName": "cam",
+        "ClipFragmentSelector": {
+            "FragmentSelectorType": "PRODUCER_TIMESTAMP",
+            "TimestampRange": {
+                "StartTimestamp": (base - 1_000) as f64 / 1000.0,
+                "EndTimestamp": (base + 10_000) as f64 / 1000.0,
+            },
+        },
+    });
+    let resp = raw_get_clip(server, request.to_string()).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "video/mp4");
+    let length: usize = resp.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mp4 = resp.bytes().await.unwrap();
+    assert_eq!(mp4.len(), length, "Content-Length and body differ");
+
+    // mdat is every uploaded frame's bytes, in stream order.
+    let boxes = top_boxes(&mp4);
+    let kinds: Vec<&[u8; 4]> = boxes.iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds, [b"ftyp", b"moov", b"mdat"]);
+    let expected: Vec<u8> = frames.iter().flat_map(|f| f.data.iter().copied()).collect();
+    assert!(
+        mp4[boxes[2].1.clone()] == expected[..],
+        "mdat differs from the uploaded frames"
+    );
+
+    let path = dir.join("streamed.mp4");
+    std::fs::write(&path, &mp4).unwrap();
+    let probe = ffprobe(&path);
+    let streams = probe["streams"].as_array().unwrap();
+    let video = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
+    assert_eq!(video["nb_read_frames"], "90");
+}
