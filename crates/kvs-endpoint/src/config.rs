@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use aws_config::meta::region::ProvideRegion;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
 
 use crate::trust::CaBundle;
 use crate::{EndpointResolver, RequestSigner};
@@ -172,6 +173,69 @@ impl fmt::Debug for KvsConfig {
     }
 }
 
+/// Static credentials: an access key and its secret, and a session token for temporary ones.
+#[derive(Clone)]
+pub struct StaticKeys {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: Option<String>,
+}
+
+impl StaticKeys {
+    /// Long-term keys.
+    pub fn new(access_key_id: impl Into<String>, secret_access_key: impl Into<String>) -> Self {
+        Self {
+            access_key_id: access_key_id.into(),
+            secret_access_key: secret_access_key.into(),
+            session_token: None,
+        }
+    }
+
+    /// Adds the session token of temporary keys.
+    pub fn session_token(mut self, token: impl Into<String>) -> Self {
+        self.session_token = Some(token.into());
+        self
+    }
+}
+
+impl fmt::Debug for StaticKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StaticKeys")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An SDK configuration from static keys, built by hand: `aws_config`'s loader would read
+/// profile files and the environment for settings that static keys make moot.
+fn static_sdk(region: &str, endpoint: Option<&str>, keys: StaticKeys) -> SdkConfig {
+    let credentials = aws_credential_types::Credentials::new(
+        keys.access_key_id,
+        keys.secret_access_key,
+        keys.session_token,
+        None,
+        "kvs-rs",
+    );
+    let mut sdk = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()))
+        .credentials_provider(SharedCredentialsProvider::new(credentials));
+    if let Some(url) = endpoint {
+        sdk = sdk.endpoint_url(url);
+        if is_plain_http(url) {
+            // The default client loads the system's root certificates when a client is made;
+            // plain http needs none of it.
+            sdk = sdk.http_client(aws_smithy_http_client::Builder::new().build_http());
+        }
+    }
+    sdk.build()
+}
+
+fn is_plain_http(url: &str) -> bool {
+    url.get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+}
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
@@ -214,10 +278,12 @@ impl KvsConfig {
         match (endpoint, region) {
             (Some(url), region) => {
                 let region = region.unwrap_or_else(|| "us-east-1".to_owned());
-                let sdk = Self::loader(&region, profile.as_deref())
-                    .endpoint_url(&url)
-                    .load()
-                    .await;
+                let mut loader = Self::loader(&region, profile.as_deref()).endpoint_url(&url);
+                if is_plain_http(&url) {
+                    loader =
+                        loader.http_client(aws_smithy_http_client::Builder::new().build_http());
+                }
+                let sdk = loader.load().await;
                 Ok(Self::new(sdk, Target::Endpoint { url, region }))
             }
             (None, Some(region)) => {
@@ -262,26 +328,59 @@ impl KvsConfig {
         access_key_id: &str,
         secret_access_key: &str,
     ) -> Self {
-        let creds = aws_credential_types::Credentials::new(
-            access_key_id,
-            secret_access_key,
-            None,
-            None,
-            "kvs-rs",
-        );
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_owned()))
-            .credentials_provider(creds)
-            .endpoint_url(url)
-            .load()
-            .await;
+        let keys = StaticKeys::new(access_key_id, secret_access_key);
         Self::new(
-            sdk,
+            static_sdk(region, Some(url), keys),
             Target::Endpoint {
                 url: url.to_owned(),
                 region: region.to_owned(),
             },
         )
+    }
+
+    /// A configuration with static keys, set up without the AWS configuration chain: no
+    /// profile files or credential providers are read, and an `http://` endpoint gets a client
+    /// without TLS. The endpoint is `opts.endpoint_url` (else `AWS_ENDPOINT_URL_KINESIS_VIDEO`,
+    /// `AWS_ENDPOINT_URL`; else AWS), the region `opts.region` (else `AWS_REGION`,
+    /// `AWS_DEFAULT_REGION`, else `us-east-1`), the CA bundle `opts.ca_bundle` (else
+    /// `AWS_CA_BUNDLE`). `opts.profile` and `opts.local_data_dir` are not used.
+    ///
+    /// ```
+    /// use kvs_endpoint::{KvsConfig, LoadOptions, StaticKeys};
+    ///
+    /// let opts = LoadOptions::default()
+    ///     .region("eu-west-1")
+    ///     .endpoint_url("http://127.0.0.1:4567");
+    /// let config = KvsConfig::with_static_keys(opts, StaticKeys::new("AKID", "secret"))?;
+    /// assert_eq!(config.region(), "eu-west-1");
+    /// # Ok::<(), kvs_endpoint::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::CaBundle`] when the CA bundle cannot be read.
+    pub fn with_static_keys(opts: LoadOptions, keys: StaticKeys) -> Result<Self, ConfigError> {
+        let endpoint = opts
+            .endpoint_url
+            .or_else(|| env("AWS_ENDPOINT_URL_KINESIS_VIDEO"))
+            .or_else(|| env("AWS_ENDPOINT_URL"));
+        let region = opts
+            .region
+            .or_else(|| env("AWS_REGION"))
+            .or_else(|| env("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        let sdk = static_sdk(&region, endpoint.as_deref(), keys);
+        let target = match endpoint {
+            Some(url) => Target::Endpoint { url, region },
+            None => Target::Aws { region },
+        };
+        let config = Self::new(sdk, target);
+        match opts
+            .ca_bundle
+            .or_else(|| env("AWS_CA_BUNDLE").map(PathBuf::from))
+        {
+            Some(path) => config.with_ca_bundle(path),
+            None => Ok(config),
+        }
     }
 
     fn new(sdk: SdkConfig, target: Target) -> Self {

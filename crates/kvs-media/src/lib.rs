@@ -15,7 +15,7 @@ pub use get::{
 };
 pub use mkvfile::{FileError, MkvFileWriter};
 pub use producer::{
-    Producer, ProducerBuilder, ProducerConfig, ProducerError, ProducerEvent, ProducerStats,
+    Producer, ProducerBuilder, ProducerConfig, ProducerError, ProducerEvent, ProducerStats, TryPush,
 };
 pub use store::{Dropped, OverflowPolicy, Storage, StorageParseError, StoreError};
 pub use upload::{UploadError, UploadOptions, UploadSummary, upload};

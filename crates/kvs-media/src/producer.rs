@@ -8,7 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use kvs_endpoint::{EndpointResolver, KvsConfig, Payload, RequestSigner};
-use kvs_mkv::{Frame, MkvWriter, PackError, Packager, PackagerConfig, TrackInfo, WriterConfig};
+use kvs_mkv::{
+    Chunks, Frame, MkvWriter, PackError, Packager, PackagerConfig, TrackInfo, WriterConfig,
+};
 use kvs_types::{ApiName, StreamRef};
 use tokio::sync::{Mutex, broadcast, mpsc};
 use tokio::task::JoinHandle;
@@ -166,6 +168,21 @@ pub enum ProducerError {
     HttpClient(String),
 }
 
+/// What [`Producer::try_push`] did with a frame.
+#[derive(Debug)]
+#[must_use = "a frame that would wait is handed back, not taken"]
+pub enum TryPush {
+    /// Taken, or skipped as [`Producer::push`] would skip it.
+    Done,
+    /// Not taken: give it to [`Producer::push`], which waits.
+    WouldWait(Frame),
+}
+
+/// Store room a frame needs: its payload and the block and cluster headers around it.
+fn room_for(frame: &Frame) -> u64 {
+    frame.data.len() as u64 + 64
+}
+
 /// The PutMedia client: it trusts what `config` trusts (its CA bundle, else the default roots).
 fn http_client(config: &KvsConfig) -> Result<reqwest::Client, ProducerError> {
     let builder = reqwest::Client::builder();
@@ -217,6 +234,9 @@ impl Shared {
 struct Input {
     packager: Packager,
     repair: TimestampRepair,
+    /// The packager's output for one frame, and its parts (both kept for reuse).
+    out: Chunks,
+    parts: Vec<Bytes>,
 }
 
 /// Sets up a [`Producer`]: its tracks (at least one; track numbers from 1) and how it
@@ -291,7 +311,7 @@ impl Producer {
         let writer = MkvWriter::new(WriterConfig::default(), tracks)?;
         let packager = Packager::new(writer, producer_config.fragments.clone());
         let store = Store::open(&producer_config.storage, producer_config.overflow)?;
-        store.begin_session(packager.header())?;
+        store.begin_session(packager.header().into())?;
         let (events, _) = broadcast::channel(4096);
         let shared = Arc::new(Shared {
             store,
@@ -312,6 +332,8 @@ impl Producer {
             input: Mutex::new(Some(Input {
                 packager,
                 repair: TimestampRepair::default(),
+                out: Chunks::new(),
+                parts: Vec::new(),
             })),
             sender,
         })
@@ -344,6 +366,34 @@ impl Producer {
     pub async fn push(&self, frame: Frame) -> Result<(), ProducerError> {
         let mut guard = self.input.lock().await;
         let input = guard.as_mut().ok_or(ProducerError::Finished)?;
+        let dropped = self.shared.store.make_room(room_for(&frame)).await;
+        self.push_into(input, frame, dropped)
+    }
+
+    /// [`push`](Self::push) without waiting and without an async runtime, for callers on their
+    /// own threads (a GStreamer streaming thread): the frame comes back in
+    /// [`TryPush::WouldWait`] when `push` would wait (the store is full under
+    /// [`OverflowPolicy::Block`], or another push is under way).
+    pub fn try_push(&self, frame: Frame) -> Result<TryPush, ProducerError> {
+        let Ok(mut guard) = self.input.try_lock() else {
+            return Ok(TryPush::WouldWait(frame));
+        };
+        let input = guard.as_mut().ok_or(ProducerError::Finished)?;
+        let Some(dropped) = self.shared.store.try_make_room(room_for(&frame)) else {
+            return Ok(TryPush::WouldWait(frame));
+        };
+        self.push_into(input, frame, dropped)?;
+        Ok(TryPush::Done)
+    }
+
+    fn push_into(
+        &self,
+        input: &mut Input,
+        frame: Frame,
+        dropped: Dropped,
+    ) -> Result<(), ProducerError> {
+        self.shared
+            .note_dropped(dropped, "the fragment store is full");
         let frame = if self.shared.config.repair_timestamps {
             let (frame, shift) = input.repair.apply(frame);
             if let Some((track, shift_ns)) = shift {
@@ -359,15 +409,12 @@ impl Producer {
         } else {
             frame
         };
-        let dropped = self
-            .shared
-            .store
-            .make_room(frame.data.len() as u64 + 64)
-            .await;
-        self.shared
-            .note_dropped(dropped, "the fragment store is full");
-        let mut bytes = Vec::with_capacity(frame.data.len() + 32);
-        match input.packager.push(&frame, &mut bytes) {
+        // Block headers are written, payloads shared: the frame's bytes are not copied on
+        // their way to the store and the request body.
+        let pushed = input.packager.push(&frame, &mut input.out);
+        input.parts.clear();
+        input.parts.extend(input.out.drain());
+        match pushed {
             Ok(pushed) => {
                 self.shared.counters.frames.fetch_add(1, Ordering::Relaxed);
                 if let Some(timecode) = pushed.started {
@@ -375,9 +422,9 @@ impl Producer {
                         .counters
                         .fragments
                         .fetch_add(1, Ordering::Relaxed);
-                    self.shared.store.start_fragment(timecode, &bytes)?;
+                    self.shared.store.start_fragment(timecode, &input.parts)?;
                 } else {
-                    self.shared.store.append(&bytes)?;
+                    self.shared.store.append(&input.parts)?;
                 }
                 Ok(())
             }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -152,8 +152,13 @@ pub struct Dropped {
 }
 
 enum Body {
-    Memory(Vec<u8>),
-    Disk { path: PathBuf, file: Option<File> },
+    /// The fragment's parts as the producer gave them (shared, not copied), each with its
+    /// offset in the fragment. No part is empty.
+    Memory(Vec<(u64, Bytes)>),
+    Disk {
+        path: PathBuf,
+        file: Option<File>,
+    },
 }
 
 struct Entry {
@@ -168,7 +173,7 @@ struct Entry {
 }
 
 struct Inner {
-    headers: BTreeMap<u64, Arc<Vec<u8>>>,
+    headers: BTreeMap<u64, Bytes>,
     fragments: VecDeque<Entry>,
     bytes: u64,
     next_id: u64,
@@ -241,7 +246,7 @@ impl Store {
     }
 
     /// Starts a new session (a stream header); later fragments belong to it.
-    pub(crate) fn begin_session(&self, header: Vec<u8>) -> Result<u64, StoreError> {
+    pub(crate) fn begin_session(&self, header: Bytes) -> Result<u64, StoreError> {
         let mut inner = self.lock();
         inner.session += 1;
         let session = inner.session;
@@ -254,63 +259,75 @@ impl Store {
                 .map_err(io_err(&tmp))?;
             std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
         }
-        inner.headers.insert(session, Arc::new(header));
+        inner.headers.insert(session, header);
         Ok(session)
     }
 
     /// Room for `n` more bytes, dropping or waiting by policy.
     pub(crate) async fn make_room(&self, n: u64) -> Dropped {
-        let mut dropped = Dropped::default();
         loop {
             let notified = self.changed.notified();
-            {
-                let mut inner = self.lock();
-                if inner.bytes + n <= self.max_bytes {
-                    return dropped;
-                }
-                match self.policy {
-                    OverflowPolicy::DropOldest => {
-                        while inner.bytes + n > self.max_bytes {
-                            let sending = inner.sending;
-                            let Some(pos) = inner
-                                .fragments
-                                .iter()
-                                .position(|e| e.complete && Some(e.id) != sending)
-                            else {
-                                // Only the fragment being built or sent is left: let it grow.
-                                return dropped;
-                            };
-                            if let Some(e) = inner.fragments.remove(pos) {
-                                inner.bytes -= e.len;
-                                dropped.fragments += 1;
-                                dropped.bytes += e.len;
-                                remove_body(e.body);
-                            }
-                        }
-                        self.changed.notify_waiters();
-                        return dropped;
-                    }
-                    OverflowPolicy::Block => {
-                        let has_droppable = inner.fragments.iter().any(|e| e.complete);
-                        if !has_droppable {
-                            return dropped;
-                        }
-                    }
-                }
+            if let Some(dropped) = self.try_make_room(n) {
+                return dropped;
             }
             notified.await;
         }
     }
 
-    /// Starts a fragment with its first bytes; the previous one is complete.
-    pub(crate) fn start_fragment(&self, timecode: u64, bytes: &[u8]) -> Result<(), StoreError> {
+    /// Room for `n` more bytes now, dropping the oldest fragments under
+    /// [`OverflowPolicy::DropOldest`]; `None` when [`OverflowPolicy::Block`] must wait for acks.
+    pub(crate) fn try_make_room(&self, n: u64) -> Option<Dropped> {
+        let mut dropped = Dropped::default();
+        let mut inner = self.lock();
+        if inner.bytes + n <= self.max_bytes {
+            return Some(dropped);
+        }
+        match self.policy {
+            OverflowPolicy::DropOldest => {
+                while inner.bytes + n > self.max_bytes {
+                    let sending = inner.sending;
+                    let Some(pos) = inner
+                        .fragments
+                        .iter()
+                        .position(|e| e.complete && Some(e.id) != sending)
+                    else {
+                        // Only the fragment being built or sent is left: let it grow.
+                        break;
+                    };
+                    if let Some(e) = inner.fragments.remove(pos) {
+                        inner.bytes -= e.len;
+                        dropped.fragments += 1;
+                        dropped.bytes += e.len;
+                        remove_body(e.body);
+                    }
+                }
+                drop(inner);
+                if dropped.fragments > 0 {
+                    self.changed.notify_waiters();
+                }
+                Some(dropped)
+            }
+            // Nothing complete to wait for: the open fragment may grow past the limit.
+            OverflowPolicy::Block => {
+                (!inner.fragments.iter().any(|e| e.complete)).then_some(dropped)
+            }
+        }
+    }
+
+    /// Starts a fragment with its first bytes (`parts`, in order); the previous one is complete.
+    pub(crate) fn start_fragment(&self, timecode: u64, parts: &[Bytes]) -> Result<(), StoreError> {
         let mut inner = self.lock();
         self.complete_last(&mut inner)?;
         let id = inner.next_id;
         inner.next_id += 1;
         let session = inner.session;
+        let len = parts_len(parts);
         let body = match &self.dir {
-            None => Body::Memory(bytes.to_vec()),
+            None => {
+                let mut held = Vec::with_capacity(parts.len());
+                hold(&mut held, 0, parts);
+                Body::Memory(held)
+            }
             Some(dir) => {
                 let path = dir.join(format!("{session:016}-{id:016}-{timecode}.part"));
                 let mut file = OpenOptions::new()
@@ -320,7 +337,7 @@ impl Store {
                     .write(true)
                     .open(&path)
                     .map_err(io_err(&path))?;
-                file.write_all(bytes).map_err(io_err(&path))?;
+                write_parts(&mut file, parts).map_err(io_err(&path))?;
                 Body::Disk {
                     path,
                     file: Some(file),
@@ -331,33 +348,34 @@ impl Store {
             id,
             session,
             timecode,
-            len: bytes.len() as u64,
+            len,
             complete: false,
             completed_at: None,
             body,
         });
-        inner.bytes += bytes.len() as u64;
+        inner.bytes += len;
         drop(inner);
         self.changed.notify_waiters();
         Ok(())
     }
 
-    /// Appends to the open fragment.
-    pub(crate) fn append(&self, bytes: &[u8]) -> Result<(), StoreError> {
+    /// Appends `parts` to the open fragment.
+    pub(crate) fn append(&self, parts: &[Bytes]) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let Some(e) = inner.fragments.back_mut().filter(|e| !e.complete) else {
             return Ok(());
         };
         match &mut e.body {
-            Body::Memory(v) => v.extend_from_slice(bytes),
+            Body::Memory(held) => hold(held, e.len, parts),
             Body::Disk { path, file } => {
                 if let Some(f) = file {
-                    f.write_all(bytes).map_err(io_err(path))?;
+                    write_parts(f, parts).map_err(io_err(path))?;
                 }
             }
         }
-        e.len += bytes.len() as u64;
-        inner.bytes += bytes.len() as u64;
+        let len = parts_len(parts);
+        e.len += len;
+        inner.bytes += len;
         drop(inner);
         self.changed.notify_waiters();
         Ok(())
@@ -492,14 +510,14 @@ impl Store {
                         if cursor.session != Some(session) {
                             cursor.session = Some(session);
                             if let Some(h) = inner.headers.get(&session) {
-                                return Ok(Some(Bytes::copy_from_slice(h)));
+                                return Ok(Some(h.clone()));
                             }
                         }
                         if cursor.offset < len {
                             inner.sending = Some(id);
                             let end = (cursor.offset + CHUNK).min(len);
                             let bytes = read_range(&mut inner, id, cursor.offset, end)?;
-                            cursor.offset = end;
+                            cursor.offset += bytes.len() as u64;
                             return Ok(Some(bytes));
                         }
                         if complete {
@@ -515,12 +533,39 @@ impl Store {
     }
 }
 
+fn parts_len(parts: &[Bytes]) -> u64 {
+    parts.iter().map(|p| p.len() as u64).sum()
+}
+
+/// Keeps `parts` (not copies of them) after `held`, which ends at offset `len`.
+fn hold(held: &mut Vec<(u64, Bytes)>, mut len: u64, parts: &[Bytes]) {
+    for p in parts.iter().filter(|p| !p.is_empty()) {
+        held.push((len, p.clone()));
+        len += p.len() as u64;
+    }
+}
+
+fn write_parts(file: &mut File, parts: &[Bytes]) -> std::io::Result<()> {
+    parts.iter().try_for_each(|p| file.write_all(p))
+}
+
+/// Bytes `start..end` of fragment `id`, or fewer from the start: a fragment in memory gives
+/// a slice of the part that holds `start` (no copy), so a chunk never spans two parts.
 fn read_range(inner: &mut Inner, id: u64, start: u64, end: u64) -> Result<Bytes, StoreError> {
     let Some(e) = inner.fragments.iter().find(|e| e.id == id) else {
         return Ok(Bytes::new());
     };
     match &e.body {
-        Body::Memory(v) => Ok(Bytes::copy_from_slice(&v[start as usize..end as usize])),
+        Body::Memory(held) => {
+            let i = held
+                .partition_point(|(at, _)| *at <= start)
+                .saturating_sub(1);
+            Ok(held.get(i).map_or_else(Bytes::new, |(at, part)| {
+                let from = (start - at) as usize;
+                let to = ((end - at) as usize).min(part.len());
+                part.slice(from..to)
+            }))
+        }
         Body::Disk { path, .. } => {
             let mut f = File::open(path).map_err(io_err(path))?;
             f.seek(SeekFrom::Start(start)).map_err(io_err(path))?;
@@ -547,7 +592,7 @@ fn reload(dir: &Path, inner: &mut Inner) -> Result<(), StoreError> {
         if let Some(stem) = name.strip_suffix(".hdr") {
             if let Ok(session) = stem.parse::<u64>() {
                 let bytes = std::fs::read(&path).map_err(io_err(&path))?;
-                inner.headers.insert(session, Arc::new(bytes));
+                inner.headers.insert(session, Bytes::from(bytes));
                 inner.session = inner.session.max(session);
             }
         } else if name.ends_with(".part") || name.ends_with(".tmp") {
@@ -627,10 +672,14 @@ mod tests {
     #[tokio::test]
     async fn sends_headers_and_fragments_and_forgets_persisted_ones() {
         let store = Store::open(&Storage::default(), OverflowPolicy::DropOldest).unwrap();
-        store.begin_session(b"H1".to_vec()).unwrap();
-        store.start_fragment(10, b"a").unwrap();
-        store.append(b"b").unwrap();
-        store.start_fragment(20, b"c").unwrap();
+        store.begin_session(Bytes::from_static(b"H1")).unwrap();
+        store
+            .start_fragment(10, &[Bytes::from_static(b"a")])
+            .unwrap();
+        store.append(&[Bytes::from_static(b"b")]).unwrap();
+        store
+            .start_fragment(20, &[Bytes::from_static(b"c")])
+            .unwrap();
         store.close().unwrap();
         assert_eq!(drain_all(&store).await, b"H1abc");
         assert!(store.persisted(20).is_some());
@@ -641,16 +690,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_memory_store_sends_the_producers_bytes_without_copying_them() {
+        let store = Store::open(&Storage::default(), OverflowPolicy::DropOldest).unwrap();
+        let header = Bytes::from_static(b"HEADER");
+        let big = Bytes::from(vec![7u8; CHUNK as usize + 100]);
+        let small = Bytes::from_static(b"tail");
+        store.begin_session(header.clone()).unwrap();
+        store
+            .start_fragment(1, &[Bytes::from_static(b"cluster"), Bytes::new()])
+            .unwrap();
+        store.append(&[big.clone(), small.clone()]).unwrap();
+        store.close().unwrap();
+        let mut c = Cursor::default();
+        let mut chunks = Vec::new();
+        while let Some(b) = store.next_chunk(&mut c).await.unwrap() {
+            chunks.push(b);
+        }
+        let lens: Vec<usize> = chunks.iter().map(Bytes::len).collect();
+        assert_eq!(lens, [6, 7, CHUNK as usize, 100, 4]);
+        assert_eq!(chunks[0].as_ptr(), header.as_ptr());
+        assert_eq!(chunks[2].as_ptr(), big.as_ptr());
+        assert_eq!(chunks[3].as_ptr(), big[CHUNK as usize..].as_ptr());
+        assert_eq!(chunks[4].as_ptr(), small.as_ptr());
+    }
+
+    #[tokio::test]
     async fn drop_oldest_keeps_within_capacity() {
         let store = Store::open(
             &Storage::Memory { max_bytes: 10 },
             OverflowPolicy::DropOldest,
         )
         .unwrap();
-        store.begin_session(Vec::new()).unwrap();
+        store.begin_session(Bytes::new()).unwrap();
         for t in 0..3u64 {
             let d = store.make_room(4).await;
-            store.start_fragment(t, b"1234").unwrap();
+            store
+                .start_fragment(t, &[Bytes::from_static(b"1234")])
+                .unwrap();
             if t == 2 {
                 assert_eq!(
                     d,
@@ -673,17 +749,23 @@ mod tests {
         };
         {
             let store = Store::open(&storage, OverflowPolicy::Block).unwrap();
-            store.begin_session(b"HDR".to_vec()).unwrap();
-            store.start_fragment(1, b"one").unwrap();
-            store.start_fragment(2, b"two").unwrap();
-            store.start_fragment(3, b"thr").unwrap(); // still open: lost in the "crash"
+            store.begin_session(Bytes::from_static(b"HDR")).unwrap();
+            store
+                .start_fragment(1, &[Bytes::from_static(b"one")])
+                .unwrap();
+            store
+                .start_fragment(2, &[Bytes::from_static(b"two")])
+                .unwrap();
+            store
+                .start_fragment(3, &[Bytes::from_static(b"thr")])
+                .unwrap(); // still open: lost in the "crash"
             assert!(store.persisted(1).is_some());
         }
         let store = Store::open(&storage, OverflowPolicy::Block).unwrap();
         assert_eq!(store.usage(), (1, 3));
         store.close().unwrap();
         assert_eq!(drain_all(&store).await, b"HDRtwo");
-        let next = store.begin_session(b"NEW".to_vec()).unwrap();
+        let next = store.begin_session(Bytes::from_static(b"NEW")).unwrap();
         assert_eq!(next, 2);
     }
 }

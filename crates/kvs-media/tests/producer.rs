@@ -8,7 +8,7 @@ use bytes::Bytes;
 use kvs_endpoint::KvsConfig;
 use kvs_media::{
     MediaClient, MediaFragment, OverflowPolicy, Producer, ProducerConfig, ProducerEvent,
-    StartSelector, Storage,
+    StartSelector, Storage, TryPush,
 };
 use kvs_mkv::{Frame, TrackInfo};
 use kvs_testkit::LocalKvs;
@@ -117,8 +117,16 @@ async fn produced_frames_come_back_identical() {
     let config = local.config();
     let mut events = producer.events();
     let sent = frames(now_ms() - 30_000, 0, 40);
-    for f in &sent {
-        producer.push(f.clone()).await.unwrap();
+    // Both ways in: waiting, and at once (a store with room takes every frame).
+    for (i, f) in sent.iter().enumerate() {
+        if i % 2 == 0 {
+            producer.push(f.clone()).await.unwrap();
+        } else {
+            assert!(matches!(
+                producer.try_push(f.clone()).unwrap(),
+                TryPush::Done
+            ));
+        }
     }
     let stats = producer.finish(Duration::from_secs(20)).await.unwrap();
     assert_eq!(stats.fragments, 4);
@@ -154,6 +162,39 @@ async fn produced_frames_come_back_identical() {
     let f = one.next_fragment().await.unwrap().unwrap();
     assert_frames(&f.frames, &sent[40..60], "GetMediaForFragmentList");
     assert!(one.next_fragment().await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn try_push_hands_a_frame_back_when_a_blocking_store_is_full() {
+    // No server: nothing is acknowledged, so the store only fills.
+    let offline = config_at(&format!("http://{}", free_addr())).await;
+    let mut cfg = test_config(Storage::Memory { max_bytes: 20_000 });
+    cfg.overflow = OverflowPolicy::Block;
+    let producer = Producer::builder(&offline, StreamRef::parse("cam").unwrap())
+        .tracks(tracks())
+        .options(cfg)
+        .start()
+        .unwrap();
+    let mut taken = 0;
+    let mut back = None;
+    for f in frames(now_ms(), 0, 60) {
+        match producer.try_push(f.clone()).unwrap() {
+            TryPush::Done => taken += 1,
+            TryPush::WouldWait(frame) => {
+                assert_eq!(frame, f, "the frame comes back as it was given");
+                back = Some(frame);
+                break;
+            }
+        }
+    }
+    assert!(
+        back.is_some(),
+        "a full store under Block never made try_push wait"
+    );
+    let stats = producer.stats();
+    assert_eq!(stats.frames, taken, "{stats:?}");
+    assert_eq!(stats.dropped, 0, "Block drops nothing: {stats:?}");
+    assert!(stats.buffered_bytes <= 20_000 + 2_000, "{stats:?}");
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use kvs_endpoint::{KvsConfig, LoadOptions, Target};
+use kvs_endpoint::{KvsConfig, LoadOptions, StaticKeys, Target};
 use pyo3::prelude::*;
 
 use crate::errors::{Local, to_py};
@@ -46,28 +46,11 @@ impl Config {
         let inner = wait(py, async move {
             match keys {
                 Some((key, secret)) => {
-                    let region = region
-                        .or_else(|| std::env::var("AWS_REGION").ok())
-                        .unwrap_or_else(|| "us-east-1".to_owned());
-                    let config = match &endpoint_url {
-                        Some(url) => KvsConfig::for_endpoint(url, &region, &key, &secret).await,
-                        None => {
-                            let creds = aws_credential_types::Credentials::new(
-                                key, secret, None, None, "kvs_rs",
-                            );
-                            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                                .region(aws_config::Region::new(region))
-                                .credentials_provider(creds)
-                                .load()
-                                .await;
-                            KvsConfig::from_sdk_config(sdk)
-                        }
-                    };
-                    match ca_bundle.or_else(|| std::env::var_os("AWS_CA_BUNDLE").map(PathBuf::from))
-                    {
-                        Some(ca) => config.with_ca_bundle(ca),
-                        None => Ok(config),
-                    }
+                    let mut opts = LoadOptions::default();
+                    opts.region = region;
+                    opts.endpoint_url = endpoint_url;
+                    opts.ca_bundle = ca_bundle;
+                    KvsConfig::with_static_keys(opts, StaticKeys::new(key, secret))
                 }
                 None => {
                     let mut opts = LoadOptions::default();

@@ -3,26 +3,25 @@
 //! - offline, the seed's file pipeline ending in our kvssink against the same pipeline ending in
 //!   `matroskamux ! filesink` (the floor: demux, parse and mux without the network);
 //! - side by side with AWS's C++ kvssink, on one 1280x720 ~4 Mbit/s H.264 file: paced at real
-//!   time (`h264timestamper ! identity sync=true`, streaming-type realtime, 30 s), and offline
-//!   (`h264timestamper`, as fast as the element takes it).
+//!   time (`h264timestamper ! identity sync=true`, streaming-type realtime; both elements at
+//!   once, to two streams), and offline (`h264timestamper`, as fast as the element takes it).
 //!
-//! Every pipeline runs as `gst-launch-1.0` under `/usr/bin/time` (CPU = user + sys, max RSS) and
-//! streams to a kvs-local in another process (`target/release/kvs-local serve`, or an
-//! in-process one when that binary is not built), whose own CPU is not counted: it is the
-//! service's. After each run the stream's fragments are listed (ListFragments), so that a run
+//! The file is 30 s long, or `KVS_BENCH_SECONDS` (600 for the 10-minute runs). Every pipeline
+//! runs as `gst-launch-1.0` under `/usr/bin/time` (CPU = user + sys, max RSS) and streams to
+//! `kvs-local serve` in another process (`target/release/kvs-local`), whose own CPU is not
+//! counted: it is the service's. After each run the stream's fragments are listed (ListFragments), so that a run
 //! that stored nothing is reported as broken, not as cheap.
 //!
 //! The C++ element is optional: set `KVSSINK_CPP_PLUGIN_DIR` to the folder holding its
 //! `libgstkvssink.so` (`../shared/peers/cppsink/build.sh` builds it). Both elements are named
 //! kvssink, so each runs with its own `GST_REGISTRY` file, warmed before it is measured.
 //!
-//! Run: `cargo build --release -p kvs-sink && cargo bench -p kvs-sink --bench pipeline`.
+//! Run: `cargo build --release -p kvs-sink -p kvs-local-bin && cargo bench -p kvs-sink --bench pipeline`.
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use kvs_media::MediaClient;
 use kvs_types::StreamRef;
@@ -30,9 +29,8 @@ use kvs_types::StreamRef;
 const ACCESS_KEY: &str = "AKIDKVSLOCAL";
 const SECRET_KEY: &str = "kvs-local-secret";
 const REGION: &str = "us-east-1";
-/// The input's length and GOP: 30 s at 30 fps with a key frame every 2 s, so 15 fragments.
-const SECONDS: u32 = 30;
-const FRAGMENTS: usize = 15;
+/// The input's key frame interval (30 fps, a key frame every 2 s): one fragment each.
+const GOP_SECONDS: u64 = 2;
 
 struct Usage {
     cpu_s: f64,
@@ -77,11 +75,11 @@ impl Gst {
     /// Runs `pipeline` under GNU time. The C++ element may crash while the pipeline is freed
     /// after EOS (gst-launch prints `Caught SIGSEGV`); that is tolerated, and the fragments
     /// listed afterwards decide whether the run counts.
-    fn measure(&self, name: &str, pipeline: &str) -> Usage {
+    fn measure(&self, name: &str, pipeline: &str, limit_s: u64) -> Usage {
         let start = std::time::Instant::now();
         let out = self
             .command("/usr/bin/time")
-            .args(["-f", "%U %S %M", "timeout", "-k", "5", "300"])
+            .args(["-f", "%U %S %M", "timeout", "-k", "5", &limit_s.to_string()])
             .args(["gst-launch-1.0", "-q", "-e"])
             .args(pipeline.split_whitespace())
             .output()
@@ -106,63 +104,6 @@ impl Gst {
             cpu_s: f[0].parse::<f64>().unwrap() + f[1].parse::<f64>().unwrap(),
             max_rss_kb: f[2].parse().unwrap(),
             wall_s,
-        }
-    }
-}
-
-/// kvs-local in another process (`kvs-local serve`), or in this one when the binary is missing.
-enum Server {
-    Process(Child),
-    /// Kept only to be dropped (stopped) with the server.
-    InProcess {
-        _local: Box<kvs_testkit::LocalKvs>,
-    },
-}
-
-impl Server {
-    fn start(target_dir: &Path, data_dir: &Path) -> (Self, String) {
-        let bin = ["release", "debug"]
-            .iter()
-            .map(|p| target_dir.join(p).join("kvs-local"))
-            .find(|p| p.exists());
-        let Some(bin) = bin else {
-            eprintln!(
-                "note: no target/release/kvs-local (cargo build --release -p kvs-local): kvs-local runs inside the bench process"
-            );
-            let local = kvs_testkit::LocalKvs::builder().start_blocking();
-            let url = local.url().to_owned();
-            return (
-                Self::InProcess {
-                    _local: Box::new(local),
-                },
-                url,
-            );
-        };
-        let mut child = Command::new(&bin)
-            .args(["serve", "--no-tls", "--addr", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .strip_prefix("kvs-local listening on ")
-            .unwrap_or_else(|| panic!("{}: unexpected first line {line:?}", bin.display()))
-            .trim()
-            .to_owned();
-        (Self::Process(child), url)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Self::Process(child) = self {
-            let _ = child.kill();
-            let _ = child.wait();
         }
     }
 }
@@ -207,6 +148,10 @@ fn main() {
         env: vec![],
     };
     ours.warm();
+    let seconds = kvs_testkit::process::env_u64("KVS_BENCH_SECONDS", 30);
+    let fragments = (seconds / GOP_SECONDS) as usize;
+    // Paced runs take the file's length; nothing may take three times that.
+    let limit_s = seconds * 3 + 60;
 
     // 30 s of 1280x720 at about 4 Mbit/s, encoded once: large enough that per-byte costs, not
     // start-up, decide the comparison. The offline floor comparison adds AAC to it.
@@ -216,7 +161,7 @@ fn main() {
         "videotestsrc num-buffers={} pattern=snow ! video/x-raw,format=I420,framerate=30/1,width=1280,height=720 \
          ! x264enc bitrate=4000 key-int-max=60 speed-preset=ultrafast tune=zerolatency ! h264parse \
          ! matroskamux ! filesink location={}",
-        SECONDS * 30,
+        seconds * 30,
         video.display()
     ));
     let aac = kvs_testkit::aac_encoder();
@@ -225,13 +170,20 @@ fn main() {
          audiotestsrc num-buffers={} ! audio/x-raw,rate=44100,channels=2 ! audioconvert ! {aac} ! aacparse ! queue ! m.",
         video.display(),
         av.display(),
-        SECONDS * 44100 / 1024 + 1
+        seconds * 44100 / 1024 + 1
     ));
     let video_bytes = std::fs::metadata(&video).unwrap().len();
     let av_bytes = std::fs::metadata(&av).unwrap().len();
 
-    let (server, url) = Server::start(&target_dir, &dir.path().join("kvs-local"));
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let (mut server, url) = kvs_testkit::process::spawn_kvs_local(
+        &kvs_testkit::process::kvs_local_binary(),
+        "127.0.0.1:0",
+        &dir.path().join("kvs-local"),
+        &["--no-tls"],
+    );
+    // Multi-threaded: the paced runs list their fragments from two threads.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
@@ -250,6 +202,7 @@ fn main() {
             "filesrc location={av} ! matroskademux name=demux ! queue ! h264parse ! matroskamux name=mux ! filesink location={}/out.mkv demux. ! queue ! aacparse ! mux.",
             dir.path().display()
         ),
+        limit_s,
     );
     rows.push(Row {
         label: "matroskamux ! filesink, A/V file (floor)",
@@ -261,6 +214,7 @@ fn main() {
         &format!(
             "filesrc location={av} ! matroskademux name=demux ! queue ! h264parse ! {ours_sink} name=sink stream-name=rs-offline-av streaming-type=offline demux. ! queue ! aacparse ! sink."
         ),
+        limit_s,
     );
     rows.push(Row {
         label: "ours, offline, A/V file",
@@ -284,34 +238,47 @@ fn main() {
         ),
     }
 
-    // Realtime first, then offline, ours then the C++ element's within each mode.
-    let runs: [(&'static str, &str, &str, &str); 4] = [
-        ("ours, realtime, paced", "rs-realtime", &paced, "realtime"),
-        ("C++, realtime, paced", "cpp-realtime", &paced, "realtime"),
-        ("ours, offline, unpaced", "rs-offline", &unpaced, "offline"),
-        ("C++, offline, unpaced", "cpp-offline", &unpaced, "offline"),
-    ];
-    for (label, stream, source, mode) in runs {
+    let run = |label: &'static str, stream: &str, source: &str, mode: &str| -> Option<Row> {
         let (gst, sink) = if label.starts_with("C++") {
-            let Some(cpp) = &cpp else { continue };
-            (cpp, format!("kvssink {keys}"))
+            (cpp.as_ref()?, format!("kvssink {keys}"))
         } else {
             (&ours, ours_sink.clone())
         };
         let usage = gst.measure(
             label,
             &format!("{source} ! {sink} stream-name={stream} streaming-type={mode}"),
+            limit_s,
         );
-        rows.push(Row {
+        Some(Row {
             label,
             usage,
             stored: Some(stored(&rt, &url, stream)),
-        });
-    }
-    drop(server);
+        })
+    };
+    // Paced: both elements at once (each takes the file's length), then offline one by one.
+    let paced_rows = std::thread::scope(|s| {
+        let a = s.spawn(|| run("ours, realtime, paced", "rs-realtime", &paced, "realtime"));
+        let b = s.spawn(|| run("C++, realtime, paced", "cpp-realtime", &paced, "realtime"));
+        [a.join().unwrap(), b.join().unwrap()]
+    });
+    rows.extend(paced_rows.into_iter().flatten());
+    rows.extend(run(
+        "ours, offline, unpaced",
+        "rs-offline",
+        &unpaced,
+        "offline",
+    ));
+    rows.extend(run(
+        "C++, offline, unpaced",
+        "cpp-offline",
+        &unpaced,
+        "offline",
+    ));
+    let _ = server.kill();
+    let _ = server.wait();
 
     println!(
-        "{SECONDS} s 1280x720 H.264 file of {:.1} MB ({:.1} MB with AAC); ours from {}{}",
+        "{seconds} s 1280x720 H.264 file of {:.1} MB ({:.1} MB with AAC); ours from {}{}",
         video_bytes as f64 / 1e6,
         av_bytes as f64 / 1e6,
         plugin_dir.display(),
@@ -331,7 +298,7 @@ fn main() {
                 } else {
                     video_bytes
                 };
-                if n + 1 < FRAGMENTS || (b as f64) < 0.9 * input as f64 {
+                if n + 1 < fragments || (b as f64) < 0.9 * input as f64 {
                     broken.push(r.label);
                 }
                 (n.to_string(), format!("{:.1}", b as f64 / 1e6))
@@ -369,6 +336,6 @@ fn main() {
     }
     assert!(
         broken.is_empty(),
-        "these runs did not store the whole file ({FRAGMENTS} fragments expected): {broken:?}"
+        "these runs did not store the whole file ({fragments} fragments expected): {broken:?}"
     );
 }

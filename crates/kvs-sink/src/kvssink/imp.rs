@@ -25,8 +25,8 @@ use gstreamer::glib;
 use gstreamer::prelude::*;
 use gstreamer::subclass::prelude::*;
 use kvs_control::{ControlPlane, StreamSpec};
-use kvs_endpoint::{KvsConfig, LoadOptions};
-use kvs_media::{AckEventType, Producer, ProducerError, ProducerEvent, ProducerStats};
+use kvs_endpoint::{KvsConfig, LoadOptions, StaticKeys};
+use kvs_media::{AckEventType, Producer, ProducerError, ProducerEvent, ProducerStats, TryPush};
 use kvs_mkv::{Frame, TrackInfo};
 use kvs_types::StreamRef;
 use tokio::task::JoinHandle;
@@ -239,39 +239,23 @@ fn stats_structure(stats: &ProducerStats) -> gst::Structure {
         .build()
 }
 
-/// The AWS configuration from the plan: static credentials from the properties, else the
-/// standard chain (environment, profile, instance role); `AWS_CA_BUNDLE` either way.
+/// The AWS configuration from the plan: static credentials from the properties (no AWS
+/// configuration files read), else the standard chain (environment, profile, instance role);
+/// `AWS_CA_BUNDLE` either way.
 async fn load_config(plan: &Plan) -> Result<KvsConfig, String> {
+    let mut opts = LoadOptions::default().region(plan.region.clone());
+    opts.endpoint_url = plan.endpoint_url.clone();
     match &plan.credentials {
         Some(c) => {
-            let creds = aws_credential_types::Credentials::new(
-                &c.access_key,
-                &c.secret_key,
-                c.session_token.clone(),
-                None,
-                "kvssink",
-            );
-            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new(plan.region.clone()))
-                .credentials_provider(creds);
-            if let Some(url) = &plan.endpoint_url {
-                loader = loader.endpoint_url(url);
+            let mut keys = StaticKeys::new(&c.access_key, &c.secret_key);
+            if let Some(token) = &c.session_token {
+                keys = keys.session_token(token);
             }
-            let config = KvsConfig::from_sdk_config(loader.load().await);
-            // As KvsConfig::load does: a CA bundle (e.g. a kvs-local's over https).
-            match std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) {
-                Some(ca) => config.with_ca_bundle(ca).map_err(|e| e.to_string()),
-                None => Ok(config),
-            }
+            KvsConfig::with_static_keys(opts, keys)
         }
-        None => KvsConfig::load({
-            let mut opts = LoadOptions::default().region(plan.region.clone());
-            opts.endpoint_url = plan.endpoint_url.clone();
-            opts
-        })
-        .await
-        .map_err(|e| e.to_string()),
+        None => KvsConfig::load(opts).await,
     }
+    .map_err(|e| e.to_string())
 }
 
 /// Loads the configuration and makes sure the stream exists.
@@ -425,13 +409,21 @@ impl KvsSink {
                 key: pending.key,
                 data: pending.data,
             };
-            let producer = running.producer.clone();
-            let result = runtime::run(&self.cancel_token(), async move {
-                let result = producer.push(frame).await;
-                // Only the element may hold the producer when it finishes it.
-                drop(producer);
-                result
-            });
+            // Most frames go in at once on this thread; only a full store makes the push wait
+            // on the runtime (a thread hop per frame would cost more than the frame).
+            let result = match running.producer.try_push(frame) {
+                Ok(TryPush::Done) => Ok(Ok(())),
+                Ok(TryPush::WouldWait(frame)) => {
+                    let producer = running.producer.clone();
+                    runtime::run(&self.cancel_token(), async move {
+                        let result = producer.push(frame).await;
+                        // Only the element may hold the producer when it finishes it.
+                        drop(producer);
+                        result
+                    })
+                }
+                Err(e) => Ok(Err(e)),
+            };
             match result {
                 Ok(Ok(())) => {}
                 Ok(Err(ProducerError::Frame(e))) => {
