@@ -2,7 +2,8 @@
 //! process that is killed (SIGKILL) and restarted on the same address and data directory,
 //! again and again; measured from the restarted server printing that it listens to the
 //! producer's first PERSISTED acknowledgement after that, with the producer's default
-//! back-off (200 ms doubling to 10 s, reset by a connection that made progress).
+//! back-off (200 ms doubling to 10 s, at most 250 ms while nothing answers, reset by a
+//! connection that made progress).
 //! Run: `cargo build --release -p kvs-local-bin && KVS_BENCH_RESTARTS=10 KVS_BENCH_OUTAGE_MS=2000 cargo bench -p kvs-media --bench recovery`.
 
 #![allow(clippy::unwrap_used)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use kvs_endpoint::{EndpointResolver, KvsConfig, Payload, RequestSigner};
+use kvs_endpoint::{EndpointResolver, ErrorKind, KvsConfig, Payload, RequestSigner};
 use kvs_mkv::{
     Chunks, Frame, MkvWriter, PackError, Packager, PackagerConfig, TrackInfo, WriterConfig,
 };
@@ -35,7 +35,8 @@ pub struct ProducerConfig {
     pub connection_staleness: Duration,
     /// First reconnect delay; doubles up to `max_backoff` (default 200 ms).
     pub min_backoff: Duration,
-    /// Longest reconnect delay (default 10 s).
+    /// Longest reconnect delay (default 10 s) after the service answered with an error; when
+    /// nothing answered (connection refused, DNS, timeout) the delay stops at 250 ms.
     pub max_backoff: Duration,
     /// How many times one fragment may be refused with an ERROR before it is dropped
     /// (default 3).
@@ -489,7 +490,14 @@ enum Outcome {
     Done,
     /// The connection ended or failed; connect again.
     Retry(String),
+    /// Nothing answered (refused, DNS, timeout): connect again, soon.
+    Unreachable(String),
 }
+
+/// The longest wait before trying an endpoint that did not answer again. Such a try costs
+/// next to nothing, and a long back-off would delay the first ack after, say, a restarted
+/// kvs-local comes back.
+const UNREACHABLE_MAX_BACKOFF: Duration = Duration::from_millis(250);
 
 impl Connection {
     async fn run(self) {
@@ -500,29 +508,32 @@ impl Connection {
                 return;
             }
             let mut progressed = false;
-            match self.once(&mut refusals, &mut progressed).await {
+            let (error, unreachable) = match self.once(&mut refusals, &mut progressed).await {
                 Outcome::Done => return,
-                Outcome::Retry(error) => {
-                    // A connection that got fragments PERSISTED was a working one: the next
-                    // outage starts the back-off afresh instead of waiting the longest delay.
-                    if progressed {
-                        backoff = self.shared.config.min_backoff;
-                    }
-                    self.shared
-                        .counters
-                        .reconnects
-                        .fetch_add(1, Ordering::Relaxed);
-                    self.resolver
-                        .invalidate_data_endpoint(&self.stream, ApiName::PutMedia);
-                    tracing::info!(%error, delay = ?backoff, "PutMedia reconnecting");
-                    self.shared.emit(ProducerEvent::Reconnecting {
-                        error,
-                        delay: backoff,
-                    });
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.shared.config.max_backoff);
-                }
+                Outcome::Retry(error) => (error, false),
+                Outcome::Unreachable(error) => (error, true),
+            };
+            // A connection that got fragments PERSISTED was a working one: the next outage
+            // starts the back-off afresh instead of waiting the longest delay.
+            if progressed {
+                backoff = self.shared.config.min_backoff;
             }
+            let delay = if unreachable {
+                backoff.min(UNREACHABLE_MAX_BACKOFF)
+            } else {
+                backoff
+            };
+            self.shared
+                .counters
+                .reconnects
+                .fetch_add(1, Ordering::Relaxed);
+            self.resolver
+                .invalidate_data_endpoint(&self.stream, ApiName::PutMedia);
+            tracing::info!(%error, ?delay, "PutMedia reconnecting");
+            self.shared
+                .emit(ProducerEvent::Reconnecting { error, delay });
+            tokio::time::sleep(delay).await;
+            backoff = (backoff * 2).min(self.shared.config.max_backoff);
         }
     }
 
@@ -533,6 +544,9 @@ impl Connection {
             .await
         {
             Ok(e) => e,
+            Err(e) if e.service_error().kind() == ErrorKind::Transport => {
+                return Outcome::Unreachable(e.to_string());
+            }
             Err(e) => return Outcome::Retry(e.to_string()),
         };
         let url = format!("{}/putMedia", endpoint.trim_end_matches('/'));
@@ -590,6 +604,9 @@ impl Connection {
         }
         let response = match req.send().await {
             Ok(r) => r,
+            Err(e) if e.is_connect() || e.is_timeout() => {
+                return Outcome::Unreachable(format!("PutMedia to {url}: {e}"));
+            }
             Err(e) => return Outcome::Retry(format!("PutMedia to {url}: {e}")),
         };
         if !response.status().is_success() {
