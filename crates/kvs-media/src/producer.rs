@@ -44,6 +44,11 @@ pub struct ProducerConfig {
     /// Repair timestamps that go backwards (reported as events), instead of refusing frames
     /// (default: true).
     pub repair_timestamps: bool,
+    /// The most media the store holds, from the oldest unacknowledged fragment's start to the
+    /// newest one's (default: no bound but `storage`'s size). Past it the store counts as full
+    /// and `overflow` applies, as AWS's producer SDKs bound their content store by
+    /// `bufferDuration` (kvssink's `buffer-duration`).
+    pub max_buffered: Option<Duration>,
 }
 
 impl Default for ProducerConfig {
@@ -57,6 +62,7 @@ impl Default for ProducerConfig {
             max_backoff: Duration::from_secs(10),
             max_fragment_attempts: 3,
             repair_timestamps: true,
+            max_buffered: None,
         }
     }
 }
@@ -311,7 +317,12 @@ impl Producer {
         } = builder;
         let writer = MkvWriter::new(WriterConfig::default(), tracks)?;
         let packager = Packager::new(writer, producer_config.fragments.clone());
-        let store = Store::open(&producer_config.storage, producer_config.overflow)?;
+        let max_span = producer_config.max_buffered.map(|d| {
+            let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+            packager.writer().to_timecode(ns)
+        });
+        let store = Store::open(&producer_config.storage, producer_config.overflow)?
+            .with_max_span(max_span);
         store.begin_session(packager.header().into())?;
         let (events, _) = broadcast::channel(4096);
         let shared = Arc::new(Shared {

@@ -199,6 +199,8 @@ pub(crate) struct Store {
     changed: Notify,
     dir: Option<PathBuf>,
     max_bytes: u64,
+    /// The longest span of fragment timecodes held, first to last, if bounded.
+    max_span: Option<u64>,
     policy: OverflowPolicy,
 }
 
@@ -237,8 +239,25 @@ impl Store {
             changed: Notify::new(),
             dir,
             max_bytes: storage.max_bytes(),
+            max_span: None,
             policy,
         })
+    }
+
+    /// Also counts the store as full while the fragments it holds span more than `max_span`
+    /// (in fragment timecode units) from the first one's start to the last one's.
+    pub(crate) fn with_max_span(mut self, max_span: Option<u64>) -> Self {
+        self.max_span = max_span;
+        self
+    }
+
+    /// Whether `n` more bytes would overfill it, by size or by span.
+    fn over(&self, inner: &Inner, n: u64) -> bool {
+        let span = match (inner.fragments.front(), inner.fragments.back()) {
+            (Some(first), Some(last)) => last.timecode.saturating_sub(first.timecode),
+            _ => 0,
+        };
+        inner.bytes + n > self.max_bytes || self.max_span.is_some_and(|max| span > max)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -279,12 +298,12 @@ impl Store {
     pub(crate) fn try_make_room(&self, n: u64) -> Option<Dropped> {
         let mut dropped = Dropped::default();
         let mut inner = self.lock();
-        if inner.bytes + n <= self.max_bytes {
+        if !self.over(&inner, n) {
             return Some(dropped);
         }
         match self.policy {
             OverflowPolicy::DropOldest => {
-                while inner.bytes + n > self.max_bytes {
+                while self.over(&inner, n) {
                     let sending = inner.sending;
                     let Some(pos) = inner
                         .fragments
@@ -712,6 +731,37 @@ mod tests {
         assert_eq!(chunks[2].as_ptr(), big.as_ptr());
         assert_eq!(chunks[3].as_ptr(), big[CHUNK as usize..].as_ptr());
         assert_eq!(chunks[4].as_ptr(), small.as_ptr());
+    }
+
+    #[tokio::test]
+    async fn a_span_bound_counts_as_full() {
+        let store = Store::open(&Storage::default(), OverflowPolicy::DropOldest)
+            .unwrap()
+            .with_max_span(Some(4_000));
+        store.begin_session(Bytes::new()).unwrap();
+        for t in (0..=10_000u64).step_by(2_000) {
+            store.make_room(4).await;
+            store
+                .start_fragment(t, &[Bytes::from_static(b"1234")])
+                .unwrap();
+        }
+        // Before each new fragment the held ones span at most 4,000: 0 and 2,000 were dropped
+        // to make room for 8,000 and 10,000.
+        let (fragments, _) = store.usage();
+        assert_eq!(fragments, 4, "fragments at 4,000 to 10,000 are kept");
+
+        let blocking = Store::open(&Storage::default(), OverflowPolicy::Block)
+            .unwrap()
+            .with_max_span(Some(4_000));
+        blocking.begin_session(Bytes::new()).unwrap();
+        for t in [0, 2_000, 4_000, 6_000] {
+            blocking
+                .start_fragment(t, &[Bytes::from_static(b"1234")])
+                .unwrap();
+        }
+        assert_eq!(blocking.try_make_room(4), None, "waits for acks");
+        assert!(blocking.persisted(0).is_some());
+        assert_eq!(blocking.try_make_room(4), Some(Dropped::default()));
     }
 
     #[tokio::test]

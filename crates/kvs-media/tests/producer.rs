@@ -198,6 +198,28 @@ async fn try_push_hands_a_frame_back_when_a_blocking_store_is_full() {
 }
 
 #[tokio::test]
+async fn max_buffered_bounds_the_store_by_media_time() {
+    // No server: nothing is acknowledged. 6 s of 1 s fragments, a store of 2.5 s.
+    let offline = config_at(&format!("http://{}", free_addr())).await;
+    let mut cfg = test_config(Storage::default());
+    cfg.overflow = OverflowPolicy::DropOldest;
+    cfg.max_buffered = Some(Duration::from_millis(2_500));
+    let producer = Producer::builder(&offline, StreamRef::parse("cam").unwrap())
+        .tracks(tracks())
+        .options(cfg)
+        .start()
+        .unwrap();
+    for f in frames(now_ms(), 0, 60) {
+        producer.push(f).await.unwrap();
+    }
+    let stats = producer.stats();
+    assert_eq!(stats.fragments, 6, "{stats:?}");
+    // kept: at most 2.5 s from the first held fragment's start to the last's, so three
+    assert_eq!(stats.buffered_fragments, 3, "{stats:?}");
+    assert_eq!(stats.dropped, 3, "{stats:?}");
+}
+
+#[tokio::test]
 async fn an_outage_loses_nothing_and_duplicates_nothing() {
     let (mut local, stream, producer) = cam().await;
     let config = local.config().clone();

@@ -952,7 +952,7 @@ impl ObjectImpl for KvsSink {
                 bool_prop("fragment-acks", "Fragment acks", &format!("Request fragment acknowledgements; always on here {NO_EFFECT}"), DEFAULT_FRAGMENT_ACKS),
                 bool_prop("restart-on-error", "Restart on error", &format!("Restart the stream on errors; the producer always reconnects with back-off {NO_EFFECT}"), DEFAULT_RESTART_ON_ERROR),
                 uint_prop("max-latency", "Max latency", &format!("Maximum latency in seconds {NO_EFFECT}"), DEFAULT_MAX_LATENCY_S),
-                uint_prop("buffer-duration", "Buffer duration", &format!("Buffer duration in seconds; the store is bounded by storage-size {NO_EFFECT}"), DEFAULT_BUFFER_DURATION_S),
+                uint_prop("buffer-duration", "Buffer duration", "Most media the fragment store holds, in seconds, oldest unacknowledged fragment to newest; past it (or past storage-size) the store is full (0: storage-size only)", DEFAULT_BUFFER_DURATION_S),
                 uint_prop("replay-duration", "Replay duration", &format!("Replay duration in seconds; everything unacknowledged is resent {NO_EFFECT}"), DEFAULT_REPLAY_DURATION_S),
                 uint_prop("connection-staleness", "Connection staleness", "Reconnect when no acknowledgement arrives for this many seconds (0: never)", DEFAULT_CONNECTION_STALENESS_S),
                 uint_prop("framerate", "Frame rate", "Nominal video frame rate, used for the track's frame duration when the caps have none", DEFAULT_FRAMERATE),

@@ -247,6 +247,10 @@ impl Settings {
         producer.storage = Storage::Memory {
             max_bytes: u64::from(self.storage_size) * 1024 * 1024,
         };
+        // As AWS's producer SDK: the store holds at most buffer-duration of media (0: no bound
+        // but storage-size).
+        producer.max_buffered = (self.buffer_duration > 0)
+            .then(|| Duration::from_secs(u64::from(self.buffer_duration)));
         producer.overflow = match self.streaming_type {
             StreamingType::Offline => OverflowPolicy::Block,
             StreamingType::Realtime | StreamingType::NearRealtime => OverflowPolicy::DropOldest,
@@ -338,10 +342,6 @@ impl Settings {
             "max-latency (no latency pressure callback)",
         );
         check(
-            self.buffer_duration != DEFAULT_BUFFER_DURATION_S,
-            "buffer-duration (the store is bounded by storage-size)",
-        );
-        check(
             self.replay_duration != DEFAULT_REPLAY_DURATION_S,
             "replay-duration (everything unacknowledged is resent)",
         );
@@ -389,6 +389,7 @@ mod tests {
             }
         );
         assert_eq!(plan.producer.overflow, OverflowPolicy::DropOldest);
+        assert_eq!(plan.producer.max_buffered, Some(Duration::from_secs(120)));
         assert_eq!(
             plan.producer.fragments.fragment_duration,
             Duration::from_secs(2)
@@ -457,6 +458,11 @@ mod tests {
         };
         let plan = settings.plan(Some("http://127.0.0.1:1".into())).unwrap();
         assert_eq!(plan.producer.overflow, OverflowPolicy::Block);
+        let unbounded = Settings {
+            buffer_duration: 0,
+            ..named("s")
+        };
+        assert_eq!(unbounded.plan(None).unwrap().producer.max_buffered, None);
         assert_eq!(plan.endpoint_url.as_deref(), Some("http://127.0.0.1:1"));
         assert_eq!(plan.file_start_ns, Some(1_700_000_000_000_000_000));
         assert_eq!(plan.credentials.unwrap().access_key, "AKID");
