@@ -6,8 +6,8 @@ use aws_sigv4::sign::v4;
 
 use crate::{client_for, start};
 
-/// Signs a POST of `body` to `url` as aws-sigv4 does; returns the headers to send.
-fn signed_headers(
+/// Signs a JSON POST of `body` to `url` as aws-sigv4 does; returns the headers to send.
+pub(crate) fn signed_headers(
     url: &str,
     host: &str,
     body: &[u8],

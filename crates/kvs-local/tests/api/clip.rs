@@ -4,6 +4,7 @@ use aws_sdk_kinesisvideoarchivedmedia::types::{
 };
 use kvs_mkv::{Frame, MkvWriter, Packager, PackagerConfig, TrackInfo, WriterConfig};
 
+use crate::auth::signed_headers;
 use crate::media::{archive_client, now_ms, put_media};
 use crate::start;
 
@@ -14,6 +15,29 @@ pub(crate) fn recording(dir: &std::path::Path) -> (Vec<TrackInfo>, Vec<Frame>) {
     let path = dir.join("in.mkv");
     kvs_testkit::make_mkv(&path, 3);
     kvs_testkit::video::read_mkv(&path)
+}
+
+/// Puts [`recording`] into `stream` as if recorded a minute ago; returns its frames (relative
+/// timestamps), that minute-ago base in epoch milliseconds, and the acks.
+async fn put_recording(
+    server: &kvs_local::Server,
+    dir: &std::path::Path,
+    stream: &str,
+) -> (Vec<Frame>, u64, Vec<serde_json::Value>) {
+    let (tracks, frames) = recording(dir);
+    let base = now_ms() - 60_000;
+    let writer = MkvWriter::new(WriterConfig::default(), tracks).unwrap();
+    let mut packager = Packager::new(writer, PackagerConfig::default());
+    let mut body = packager.header();
+    for f in &frames {
+        let f = Frame {
+            timestamp_ns: f.timestamp_ns + base * 1_000_000,
+            ..f.clone()
+        };
+        packager.push(&f, &mut body).unwrap();
+    }
+    let acks = put_media(server, stream, body, "ABSOLUTE").await;
+    (frames, base, acks)
 }
 
 fn selector(start_ms: u64, end_ms: u64) -> ClipFragmentSelector {
@@ -42,19 +66,7 @@ async fn get_clip_returns_an_mp4_that_ffprobe_reads() {
         .await
         .unwrap();
 
-    let (tracks, frames) = recording(dir);
-    let base = now_ms() - 60_000;
-    let writer = MkvWriter::new(WriterConfig::default(), tracks.clone()).unwrap();
-    let mut packager = Packager::new(writer, PackagerConfig::default());
-    let mut body = packager.header();
-    for f in &frames {
-        let f = Frame {
-            timestamp_ns: f.timestamp_ns + base * 1_000_000,
-            ..f.clone()
-        };
-        packager.push(&f, &mut body).unwrap();
-    }
-    let acks = put_media(server, "cam", body, "ABSOLUTE").await;
+    let (_, base, acks) = put_recording(server, dir, "cam").await;
     assert_eq!(
         acks.iter()
             .filter(|a| a["EventType"] == "PERSISTED")
@@ -131,43 +143,17 @@ async fn get_clip_returns_an_mp4_that_ffprobe_reads() {
 
 /// A SigV4-signed `POST /getClip` with `body`, for what the SDK hides (the response headers).
 async fn raw_get_clip(server: &kvs_local::Server, body: String) -> reqwest::Response {
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     let url = format!("{}/getClip", server.url());
-    let host = server.addr().to_string();
-    let headers = [
-        ("host", host.as_str()),
-        ("content-type", "application/json"),
-    ];
-    let identity = aws_credential_types::Credentials::new(
-        server.credentials().access_key_id.clone(),
-        server.credentials().secret_access_key.clone(),
-        None,
-        None,
-        "t",
-    )
-    .into();
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("kinesisvideo")
-        .time(std::time::SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let signable = SignableRequest::new(
-        "POST",
+    let headers = signed_headers(
         &url,
-        headers.iter().copied(),
-        SignableBody::Bytes(body.as_bytes()),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        &server.addr().to_string(),
+        body.as_bytes(),
+        &server.credentials().secret_access_key,
+        std::time::SystemTime::now(),
+    );
     let mut req = reqwest::Client::new().post(&url).body(body);
-    for (k, v) in headers.iter().skip(1) {
-        req = req.header(*k, *v);
-    }
-    for (k, v) in instructions.headers() {
+    // reqwest sets the host itself
+    for (k, v) in headers.iter().filter(|(k, _)| k != "host") {
         req = req.header(k, v);
     }
     req.send().await.unwrap()
@@ -195,19 +181,7 @@ async fn streamed_clip_has_its_content_length_and_every_frame() {
     let dir = local.kvs.scratch_dir();
     local.kvs.create_stream("cam").await;
 
-    let (tracks, frames) = recording(dir);
-    let base = now_ms() - 60_000;
-    let writer = MkvWriter::new(WriterConfig::default(), tracks.clone()).unwrap();
-    let mut packager = Packager::new(writer, PackagerConfig::default());
-    let mut body = packager.header();
-    for f in &frames {
-        let f = Frame {
-            timestamp_ns: f.timestamp_ns + base * 1_000_000,
-            ..f.clone()
-        };
-        packager.push(&f, &mut body).unwrap();
-    }
-    let acks = put_media(server, "cam", body, "ABSOLUTE").await;
+    let (frames, base, acks) = put_recording(server, dir, "cam").await;
     assert!(
         acks.iter()
             .filter(|a| a["EventType"] == "PERSISTED")
