@@ -6,6 +6,7 @@ mod auth;
 mod c_sdk;
 mod channels;
 mod clip;
+mod cpp_kvssink;
 mod hls;
 mod images;
 mod kinesis;

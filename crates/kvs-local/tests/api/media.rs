@@ -124,7 +124,7 @@ pub(crate) fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-fn parse_all(bytes: &[u8]) -> Vec<Event> {
+pub(crate) fn parse_all(bytes: &[u8]) -> Vec<Event> {
     let mut p = Parser::new();
     p.feed(bytes);
     let mut out = Vec::new();
@@ -135,7 +135,7 @@ fn parse_all(bytes: &[u8]) -> Vec<Event> {
     out
 }
 
-fn frames_of(events: &[Event]) -> Vec<Frame> {
+pub(crate) fn frames_of(events: &[Event]) -> Vec<Frame> {
     events
         .iter()
         .filter_map(|e| {
@@ -202,7 +202,7 @@ pub(crate) fn archive_client(server: &Server) -> aws_sdk_kinesisvideoarchivedmed
     )
 }
 
-async fn get_media(
+pub(crate) async fn get_media(
     server: &Server,
     stream: &str,
     selector: aws_sdk_kinesisvideomedia::types::StartSelector,
@@ -219,7 +219,7 @@ async fn get_media(
     parse_all(&bytes)
 }
 
-fn selector(
+pub(crate) fn selector(
     kind: aws_sdk_kinesisvideomedia::types::StartSelectorType,
 ) -> aws_sdk_kinesisvideomedia::types::builders::StartSelectorBuilder {
     aws_sdk_kinesisvideomedia::types::StartSelector::builder().start_selector_type(kind)
