@@ -222,11 +222,6 @@ fn static_sdk(region: &str, endpoint: Option<&str>, keys: StaticKeys) -> SdkConf
         .credentials_provider(SharedCredentialsProvider::new(credentials));
     if let Some(url) = endpoint {
         sdk = sdk.endpoint_url(url);
-        if is_plain_http(url) {
-            // The default client loads the system's root certificates when a client is made;
-            // plain http needs none of it.
-            sdk = sdk.http_client(aws_smithy_http_client::Builder::new().build_http());
-        }
     }
     sdk.build()
 }
@@ -242,11 +237,6 @@ fn resolver_client(sdk: &SdkConfig) -> aws_sdk_kinesisvideo::Client {
         .retry_config(retry)
         .build();
     aws_sdk_kinesisvideo::Client::from_conf(config)
-}
-
-fn is_plain_http(url: &str) -> bool {
-    url.get(..7)
-        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
 }
 
 fn env(name: &str) -> Option<String> {
@@ -291,12 +281,10 @@ impl KvsConfig {
         match (endpoint, region) {
             (Some(url), region) => {
                 let region = region.unwrap_or_else(|| "us-east-1".to_owned());
-                let mut loader = Self::loader(&region, profile.as_deref()).endpoint_url(&url);
-                if is_plain_http(&url) {
-                    loader =
-                        loader.http_client(aws_smithy_http_client::Builder::new().build_http());
-                }
-                let sdk = loader.load().await;
+                let sdk = Self::loader(&region, profile.as_deref())
+                    .endpoint_url(&url)
+                    .load()
+                    .await;
                 Ok(Self::new(sdk, Target::Endpoint { url, region }))
             }
             (None, Some(region)) => {
@@ -352,8 +340,7 @@ impl KvsConfig {
     }
 
     /// A configuration with static keys, set up without the AWS configuration chain: no
-    /// profile files or credential providers are read, and an `http://` endpoint gets a client
-    /// without TLS. The endpoint is `opts.endpoint_url` (else `AWS_ENDPOINT_URL_KINESIS_VIDEO`,
+    /// profile files or credential providers are read. The endpoint is `opts.endpoint_url` (else `AWS_ENDPOINT_URL_KINESIS_VIDEO`,
     /// `AWS_ENDPOINT_URL`; else AWS), the region `opts.region` (else `AWS_REGION`,
     /// `AWS_DEFAULT_REGION`, else `us-east-1`), the CA bundle `opts.ca_bundle` (else
     /// `AWS_CA_BUNDLE`). `opts.profile` and `opts.local_data_dir` are not used.
