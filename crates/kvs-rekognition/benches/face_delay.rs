@@ -27,6 +27,7 @@ use kvs_local::{Config, Server};
 use kvs_media::{AckEventType, Producer, ProducerConfig, ProducerEvent};
 use kvs_mkv::{Event, Frame, Parser, TrackInfo};
 use kvs_rekognition::{FaceSearchPipeline, ReadRecord, RecordReader, StartPosition};
+use kvs_testkit::process::cpu_seconds;
 use kvs_types::StreamRef;
 
 const DATA_STREAM: &str = "kvs-ml";
@@ -78,14 +79,6 @@ fn video_of(photo: &Path, seconds: u64, dir: &Path) -> (Vec<TrackInfo>, Vec<Fram
         }
     }
     (tracks, frames)
-}
-
-/// User+system CPU seconds of this process (Linux /proc; USER_HZ is 100 on Linux).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -240,7 +233,7 @@ async fn main() {
 
     // 1. Real time.
     let frames = frames_of(seconds);
-    let cpu_before = cpu_seconds();
+    let cpu_before = cpu_seconds("self");
     let started = Instant::now();
     // The processor samples a frame every 200 ms: 5 per second of video.
     let want = (seconds * 5) as usize;
@@ -251,7 +244,7 @@ async fn main() {
     let persisted = produce(&config, "door", tracks.clone(), &frames, true).await;
     let (mut reader, records) = reading.await.unwrap();
     let wall = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu_before;
+    let cpu = cpu_seconds("self") - cpu_before;
     let mut delays = Vec::new();
     let mut read_delays = Vec::new();
     let mut matched = 0;
@@ -318,7 +311,7 @@ async fn main() {
     // 2. A backlog.
     pipeline("burst", "burst-faces").up().await.unwrap();
     let frames = frames_of(backlog_seconds);
-    let cpu_before = cpu_seconds();
+    let cpu_before = cpu_seconds("self");
     let started = Instant::now();
     let want = (backlog_seconds * 5) as usize;
     let reading = tokio::spawn(async move {
@@ -327,7 +320,7 @@ async fn main() {
     let persisted = produce(&config, "burst", tracks, &frames, false).await;
     let sent = started.elapsed().as_secs_f64();
     let records = reading.await.unwrap();
-    let cpu = cpu_seconds() - cpu_before;
+    let cpu = cpu_seconds("self") - cpu_before;
     let first_persisted = persisted.values().min().unwrap();
     let last_arrival = records.iter().filter_map(|(r, _)| r.arrival).max().unwrap();
     let span = secs_between(last_arrival, *first_persisted);

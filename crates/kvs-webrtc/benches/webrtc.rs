@@ -31,6 +31,7 @@ use kvs_gst::{Source, TestPattern};
 use kvs_local::{Config, Server};
 use kvs_testkit::local::config_at;
 use kvs_testkit::lossy::{self, LossyLink, MASTER_IP, VIEWER_IP};
+use kvs_testkit::process::cpu_seconds;
 use kvs_types::{ChannelName, ChannelRef};
 use kvs_webrtc::peer::{GstSource, IceConfig, Viewer, ViewerConfig, ViewerEvent, ViewerOutput};
 use kvs_webrtc::session::{MasterSession, SessionOptions, ViewerSession};
@@ -71,14 +72,6 @@ fn options(ip: IpAddr) -> SessionOptions {
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
-}
-
-/// User+system CPU seconds of a process (Linux /proc; USER_HZ is 100 on Linux).
-fn cpu_seconds(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
 }
 
 /// Starts kvs-local on `ip` with the bench's channel.
