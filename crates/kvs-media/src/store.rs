@@ -251,9 +251,12 @@ impl Store {
         self
     }
 
-    /// Whether `n` more bytes would overfill it, by size or by span.
+    /// Whether `n` more bytes would overfill it, by size or by span. The span starts at the
+    /// oldest fragment that is not being sent: that one cannot be dropped, so counting it
+    /// would make room by dropping every fragment after it.
     fn over(&self, inner: &Inner, n: u64) -> bool {
-        let span = match (inner.fragments.front(), inner.fragments.back()) {
+        let first = inner.fragments.iter().find(|e| Some(e.id) != inner.sending);
+        let span = match (first, inner.fragments.back()) {
             (Some(first), Some(last)) => last.timecode.saturating_sub(first.timecode),
             _ => 0,
         };
@@ -762,6 +765,45 @@ mod tests {
         assert_eq!(blocking.try_make_room(4), None, "waits for acks");
         assert!(blocking.persisted(0).is_some());
         assert_eq!(blocking.try_make_room(4), Some(Dropped::default()));
+
+        // The fragment being sent stays, and only what the span needs goes after it.
+        let sending = Store::open(&Storage::default(), OverflowPolicy::DropOldest)
+            .unwrap()
+            .with_max_span(Some(4_000));
+        sending.begin_session(Bytes::from_static(b"H")).unwrap();
+        for t in [0, 2_000, 4_000, 6_000] {
+            sending
+                .start_fragment(t, &[Bytes::from_static(b"1234")])
+                .unwrap();
+        }
+        let mut cursor = Cursor::default();
+        assert_eq!(
+            &sending.next_chunk(&mut cursor).await.unwrap().unwrap()[..],
+            b"H"
+        );
+        assert_eq!(
+            &sending.next_chunk(&mut cursor).await.unwrap().unwrap()[..],
+            b"1234"
+        );
+        let dropped = sending.make_room(4).await;
+        sending
+            .start_fragment(8_000, &[Bytes::from_static(b"1234")])
+            .unwrap();
+        assert_eq!(
+            dropped,
+            Dropped::default(),
+            "2,000 to 6,000 is within the span"
+        );
+        let dropped = sending.make_room(4).await;
+        assert_eq!(
+            dropped,
+            Dropped {
+                fragments: 1,
+                bytes: 4
+            },
+            "only 2,000 goes; 0 is being sent"
+        );
+        assert_eq!(sending.usage(), (4, 16));
     }
 
     #[tokio::test]
