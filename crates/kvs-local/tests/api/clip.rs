@@ -2,10 +2,11 @@ use aws_sdk_kinesisvideoarchivedmedia::primitives::DateTime;
 use aws_sdk_kinesisvideoarchivedmedia::types::{
     ClipFragmentSelector, ClipFragmentSelectorType, ClipTimestampRange,
 };
-use kvs_mkv::{Frame, MkvWriter, Packager, PackagerConfig, TrackInfo, WriterConfig};
+use kvs_mkv::{Frame, TrackInfo};
 
 use crate::auth::signed_headers;
-use crate::media::{archive_client, now_ms, put_media};
+use crate::hls::upload;
+use crate::media::{archive_client, now_ms};
 use crate::start;
 
 pub(crate) use kvs_testkit::ffprobe;
@@ -15,29 +16,6 @@ pub(crate) fn recording(dir: &std::path::Path) -> (Vec<TrackInfo>, Vec<Frame>) {
     let path = dir.join("in.mkv");
     kvs_testkit::make_mkv(&path, 3);
     kvs_testkit::video::read_mkv(&path)
-}
-
-/// Puts [`recording`] into `stream` as if recorded a minute ago; returns its frames (relative
-/// timestamps), that minute-ago base in epoch milliseconds, and the acks.
-async fn put_recording(
-    server: &kvs_local::Server,
-    dir: &std::path::Path,
-    stream: &str,
-) -> (Vec<Frame>, u64, Vec<serde_json::Value>) {
-    let (tracks, frames) = recording(dir);
-    let base = now_ms() - 60_000;
-    let writer = MkvWriter::new(WriterConfig::default(), tracks).unwrap();
-    let mut packager = Packager::new(writer, PackagerConfig::default());
-    let mut body = packager.header();
-    for f in &frames {
-        let f = Frame {
-            timestamp_ns: f.timestamp_ns + base * 1_000_000,
-            ..f.clone()
-        };
-        packager.push(&f, &mut body).unwrap();
-    }
-    let acks = put_media(server, stream, body, "ABSOLUTE").await;
-    (frames, base, acks)
 }
 
 fn selector(start_ms: u64, end_ms: u64) -> ClipFragmentSelector {
@@ -66,7 +44,9 @@ async fn get_clip_returns_an_mp4_that_ffprobe_reads() {
         .await
         .unwrap();
 
-    let (_, base, acks) = put_recording(server, dir, "cam").await;
+    let (tracks, frames) = recording(dir);
+    let base = now_ms() - 60_000;
+    let acks = upload(server, "cam", &tracks, &frames, base).await;
     assert_eq!(
         acks.iter()
             .filter(|a| a["EventType"] == "PERSISTED")
@@ -181,7 +161,9 @@ async fn streamed_clip_has_its_content_length_and_every_frame() {
     let dir = local.kvs.scratch_dir();
     local.kvs.create_stream("cam").await;
 
-    let (frames, base, acks) = put_recording(server, dir, "cam").await;
+    let (tracks, frames) = recording(dir);
+    let base = now_ms() - 60_000;
+    let acks = upload(server, "cam", &tracks, &frames, base).await;
     assert!(
         acks.iter()
             .filter(|a| a["EventType"] == "PERSISTED")

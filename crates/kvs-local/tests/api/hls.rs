@@ -12,13 +12,15 @@ use crate::clip::{ffprobe, recording};
 use crate::media::{archive_client, now_ms, put_media};
 use crate::start;
 
+/// Puts `frames` (relative timestamps) into `stream` from `base_ms` on; no ERROR ack allowed.
+/// Returns the acks.
 pub(crate) async fn upload(
     server: &Server,
     stream: &str,
     tracks: &[kvs_mkv::TrackInfo],
     frames: &[Frame],
     base_ms: u64,
-) {
+) -> Vec<serde_json::Value> {
     let writer = MkvWriter::new(WriterConfig::default(), tracks.to_vec()).unwrap();
     let mut packager = Packager::new(writer, PackagerConfig::default());
     let mut body = packager.header();
@@ -31,6 +33,7 @@ pub(crate) async fn upload(
     }
     let acks = put_media(server, stream, body, "ABSOLUTE").await;
     assert!(acks.iter().all(|a| a["EventType"] != "ERROR"), "{acks:?}");
+    acks
 }
 
 async fn get(url: &str) -> (u16, String) {
