@@ -69,6 +69,29 @@ impl LoadOptions {
         self.local_data_dir = Some(dir.into());
         self
     }
+
+    /// The endpoint given, else the environment's.
+    fn endpoint_or_env(&self) -> Option<String> {
+        self.endpoint_url
+            .clone()
+            .or_else(|| env("AWS_ENDPOINT_URL_KINESIS_VIDEO"))
+            .or_else(|| env("AWS_ENDPOINT_URL"))
+    }
+
+    /// The region given, else the environment's (not the profile's).
+    fn region_or_env(&self) -> Option<String> {
+        self.region
+            .clone()
+            .or_else(|| env("AWS_REGION"))
+            .or_else(|| env("AWS_DEFAULT_REGION"))
+    }
+
+    /// The CA bundle given, else `AWS_CA_BUNDLE`.
+    fn ca_bundle_or_env(&self) -> Option<PathBuf> {
+        self.ca_bundle
+            .clone()
+            .or_else(|| env("AWS_CA_BUNDLE").map(PathBuf::from))
+    }
 }
 
 /// Where requests are sent.
@@ -247,10 +270,7 @@ impl KvsConfig {
     /// Builds the configuration: an explicit endpoint wins, then a configured region (AWS),
     /// else the embedded kvs-local.
     pub async fn load(opts: LoadOptions) -> Result<Self, ConfigError> {
-        let ca_bundle = opts
-            .ca_bundle
-            .clone()
-            .or_else(|| env("AWS_CA_BUNDLE").map(PathBuf::from));
+        let ca_bundle = opts.ca_bundle_or_env();
         let config = Self::load_target(opts).await?;
         match ca_bundle {
             Some(path) => config.with_ca_bundle(path),
@@ -260,16 +280,8 @@ impl KvsConfig {
 
     async fn load_target(opts: LoadOptions) -> Result<Self, ConfigError> {
         let profile = opts.profile.clone().or_else(|| env("AWS_PROFILE"));
-        let endpoint = opts
-            .endpoint_url
-            .clone()
-            .or_else(|| env("AWS_ENDPOINT_URL_KINESIS_VIDEO"))
-            .or_else(|| env("AWS_ENDPOINT_URL"));
-        let mut region = opts
-            .region
-            .clone()
-            .or_else(|| env("AWS_REGION"))
-            .or_else(|| env("AWS_DEFAULT_REGION"));
+        let endpoint = opts.endpoint_or_env();
+        let mut region = opts.region_or_env();
         if region.is_none() {
             let mut provider = aws_config::profile::ProfileFileRegionProvider::builder();
             if let Some(p) = &profile {
@@ -340,10 +352,11 @@ impl KvsConfig {
     }
 
     /// A configuration with static keys, set up without the AWS configuration chain: no
-    /// profile files or credential providers are read. The endpoint is `opts.endpoint_url` (else `AWS_ENDPOINT_URL_KINESIS_VIDEO`,
-    /// `AWS_ENDPOINT_URL`; else AWS), the region `opts.region` (else `AWS_REGION`,
-    /// `AWS_DEFAULT_REGION`, else `us-east-1`), the CA bundle `opts.ca_bundle` (else
-    /// `AWS_CA_BUNDLE`). `opts.profile` and `opts.local_data_dir` are not used.
+    /// profile files or credential providers are read. The endpoint is `opts.endpoint_url`
+    /// (else `AWS_ENDPOINT_URL_KINESIS_VIDEO`, `AWS_ENDPOINT_URL`; else AWS), the region
+    /// `opts.region` (else `AWS_REGION`, `AWS_DEFAULT_REGION`, else `us-east-1`), the CA bundle
+    /// `opts.ca_bundle` (else `AWS_CA_BUNDLE`). `opts.profile` and `opts.local_data_dir` are
+    /// not used.
     ///
     /// ```
     /// use kvs_endpoint::{KvsConfig, LoadOptions, StaticKeys};
@@ -359,14 +372,9 @@ impl KvsConfig {
     /// # Errors
     /// [`ConfigError::CaBundle`] when the CA bundle cannot be read.
     pub fn with_static_keys(opts: LoadOptions, keys: StaticKeys) -> Result<Self, ConfigError> {
-        let endpoint = opts
-            .endpoint_url
-            .or_else(|| env("AWS_ENDPOINT_URL_KINESIS_VIDEO"))
-            .or_else(|| env("AWS_ENDPOINT_URL"));
+        let endpoint = opts.endpoint_or_env();
         let region = opts
-            .region
-            .or_else(|| env("AWS_REGION"))
-            .or_else(|| env("AWS_DEFAULT_REGION"))
+            .region_or_env()
             .unwrap_or_else(|| "us-east-1".to_owned());
         let sdk = static_sdk(&region, endpoint.as_deref(), keys);
         let target = match endpoint {
@@ -374,10 +382,7 @@ impl KvsConfig {
             None => Target::Aws { region },
         };
         let config = Self::new(sdk, target);
-        match opts
-            .ca_bundle
-            .or_else(|| env("AWS_CA_BUNDLE").map(PathBuf::from))
-        {
+        match opts.ca_bundle_or_env() {
             Some(path) => config.with_ca_bundle(path),
             None => Ok(config),
         }
