@@ -27,7 +27,7 @@ use kvs_archive::{ArchiveClient, HlsOptions};
 use kvs_endpoint::KvsConfig;
 use kvs_media::{MediaClient, Producer, ProducerConfig, StartSelector};
 use kvs_mkv::Frame;
-use kvs_testkit::local::config_at;
+use kvs_testkit::local::{config_at, create_stream};
 use kvs_testkit::process::{cpu_seconds, env_u64, kvs_local_binary, spawn_kvs_local, status_kib};
 use kvs_testkit::video::SyntheticVideo;
 use kvs_types::StreamRef;
@@ -349,14 +349,7 @@ fn main() {
             .map(|i| StreamRef::parse(&format!("fan-{i}")).unwrap())
             .collect();
         for i in 0..streams {
-            config
-                .kinesis_video()
-                .create_stream()
-                .stream_name(format!("fan-{i}"))
-                .data_retention_in_hours(1)
-                .send()
-                .await
-                .unwrap();
+            create_stream(&config, &format!("fan-{i}")).await;
         }
         // Producers, their starts spread over 2 s (cameras' key frames are not aligned).
         let mut producers = Vec::new();

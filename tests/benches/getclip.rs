@@ -20,10 +20,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use kvs_archive::ArchiveClient;
 use kvs_media::{OverflowPolicy, Producer, ProducerConfig};
 use kvs_mkv::{MkvWriter, Packager, PackagerConfig, WriterConfig};
-use kvs_testkit::local::config_at;
+use kvs_testkit::local::{config_at, create_stream};
 use kvs_testkit::process::{env_u64, kvs_local_binary, spawn_kvs_local};
 use kvs_testkit::video::SyntheticVideo;
-use kvs_types::{StreamRef, TimeRange};
+use kvs_types::TimeRange;
 
 const FPS: u64 = 30;
 const KEY_EVERY: u64 = 60;
@@ -74,16 +74,8 @@ fn main() {
         .build()
         .unwrap();
     let config = runtime.block_on(config_at(&url));
-    let stream = StreamRef::parse("clip-bench").unwrap();
+    let stream = runtime.block_on(create_stream(&config, "clip-bench"));
     runtime.block_on(async {
-        config
-            .kinesis_video()
-            .create_stream()
-            .stream_name("clip-bench")
-            .data_retention_in_hours(24)
-            .send()
-            .await
-            .unwrap();
         let mut options = ProducerConfig::default();
         options.overflow = OverflowPolicy::Block;
         let producer = Producer::builder(&config, stream.clone())

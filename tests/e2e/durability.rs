@@ -7,9 +7,8 @@ use kvs_media::{
     AckEventType, MediaClient, Producer, ProducerConfig, ProducerEvent, StartSelector, Storage,
 };
 use kvs_testkit::SyntheticVideo;
-use kvs_testkit::local::config_at;
+use kvs_testkit::local::{config_at, create_stream};
 use kvs_testkit::video::epoch_ns;
-use kvs_types::StreamRef;
 
 /// kvs-local is killed with SIGKILL in the middle of an upload and started again: every
 /// fragment it acknowledged PERSISTED is still there, and the producer's disk store fills in the
@@ -22,15 +21,7 @@ async fn sigkill_during_upload_loses_nothing_acknowledged_and_duplicates_nothing
     let server = ServerProcess::start_on(&data, scratch.path(), &addr);
     let url = format!("http://{addr}");
     let cfg = config_at(&url).await;
-    cfg.kinesis_video()
-        .create_stream()
-        .stream_name("cam")
-        .data_retention_in_hours(1)
-        .send()
-        .await
-        .unwrap();
-
-    let stream = StreamRef::parse("cam").unwrap();
+    let stream = create_stream(&cfg, "cam").await;
     let mut producer_config = ProducerConfig::default();
     producer_config.storage = Storage::Disk {
         dir: scratch.path().join("store"),

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use kvs_endpoint::KvsConfig;
 use kvs_media::{Producer, ProducerConfig, ProducerEvent};
 use kvs_mkv::{Frame, TrackInfo};
+use kvs_testkit::local::create_stream;
 use kvs_types::StreamRef;
 
 fn env(name: &str, default: u64) -> u64 {
@@ -70,14 +71,7 @@ async fn run(streams: u64, seconds: u64) {
     )
     .await;
     for i in 0..streams {
-        config
-            .kinesis_video()
-            .create_stream()
-            .stream_name(format!("load-{i}"))
-            .data_retention_in_hours(1)
-            .send()
-            .await
-            .unwrap();
+        create_stream(&config, &format!("load-{i}")).await;
     }
     let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
     let frame_bytes = 2_000_000 / 8 / 30;

@@ -26,7 +26,7 @@ use kvs_endpoint::{KvsConfig, Payload};
 use kvs_media::{AckDecoder, AckEventType};
 use kvs_mkv::ebml::{self, id};
 use kvs_mkv::{MkvWriter, WriterConfig};
-use kvs_testkit::local::config_at;
+use kvs_testkit::local::{config_at, create_stream};
 use kvs_testkit::process::{cpu_seconds, env_u64, kvs_local_binary, spawn_kvs_local};
 use kvs_testkit::video::SyntheticVideo;
 use kvs_types::{ApiName, StreamRef};
@@ -271,14 +271,7 @@ fn main() {
         let (bytes, persisted, wall, cpu_server, cpu_self) = runtime.block_on(async {
             let config = config_at(&url).await;
             for i in 0..n {
-                config
-                    .kinesis_video()
-                    .create_stream()
-                    .stream_name(format!("sat-{i}"))
-                    .data_retention_in_hours(1)
-                    .send()
-                    .await
-                    .unwrap();
+                create_stream(&config, &format!("sat-{i}")).await;
             }
             let (server0, self0) = (cpu_seconds(&server_pid), cpu_seconds("self"));
             let t0 = Instant::now();

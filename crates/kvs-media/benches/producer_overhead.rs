@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use kvs_media::{Producer, ProducerConfig};
 use kvs_mkv::{Frame, TrackInfo};
-use kvs_testkit::local::config_at;
+use kvs_testkit::local::{config_at, create_stream};
 use kvs_testkit::process::{cpu_seconds, env_u64, kvs_local_binary, spawn_kvs_local, status_kib};
 use kvs_types::StreamRef;
 
@@ -26,14 +26,7 @@ fn main() {
     let (cpu, rss, persisted) = runtime.block_on(async {
         let config = config_at(&url).await;
         for i in 0..streams {
-            config
-                .kinesis_video()
-                .create_stream()
-                .stream_name(format!("o-{i}"))
-                .data_retention_in_hours(1)
-                .send()
-                .await
-                .unwrap();
+            create_stream(&config, &format!("o-{i}")).await;
         }
         let frame_bytes = 4_000_000 / 8 / 30;
         let payload = Bytes::from(vec![0x42u8; frame_bytes]);

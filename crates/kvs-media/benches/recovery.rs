@@ -15,9 +15,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use kvs_media::{Producer, ProducerConfig, ProducerEvent};
 use kvs_mkv::{Frame, TrackInfo};
-use kvs_testkit::local::config_at;
+use kvs_testkit::local::{config_at, create_stream};
 use kvs_testkit::process::{env_u64, kvs_local_binary, spawn_kvs_local};
-use kvs_types::StreamRef;
 
 /// Starts `kvs-local serve` at `addr` on `data`; returns it once it says it listens.
 fn serve(bin: &Path, addr: &str, data: &Path) -> (Child, Instant) {
@@ -39,15 +38,8 @@ fn main() {
         .unwrap();
     let waits = runtime.block_on(async {
         let config = config_at(&format!("http://{addr}")).await;
-        config
-            .kinesis_video()
-            .create_stream()
-            .stream_name("recovery")
-            .data_retention_in_hours(1)
-            .send()
-            .await
-            .unwrap();
-        let producer = Producer::builder(&config, StreamRef::parse("recovery").unwrap())
+        let stream = create_stream(&config, "recovery").await;
+        let producer = Producer::builder(&config, stream)
             .tracks(vec![TrackInfo::h264(
                 1,
                 1280,

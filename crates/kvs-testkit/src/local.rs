@@ -119,6 +119,20 @@ impl LocalKvsBuilder {
     }
 }
 
+/// Creates stream `name` where `config` points, keeping media for an hour, and returns it by
+/// name.
+pub async fn create_stream(config: &KvsConfig, name: &str) -> StreamRef {
+    config
+        .kinesis_video()
+        .create_stream()
+        .stream_name(name)
+        .data_retention_in_hours(1)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateStream {name}: {e:?}"));
+    StreamRef::parse(name).expect("a valid stream name")
+}
+
 /// A client configuration with kvs-local's default region and key pair for the endpoint
 /// `url`: a kvs-local that is not a [`LocalKvs`] (a `kvs-local serve` process), one that has
 /// not started yet, or an address where nothing listens.
@@ -293,15 +307,7 @@ impl LocalKvs {
     /// Creates stream `name` keeping media for an hour (so archived media APIs have
     /// something to serve) and returns it by name.
     pub async fn create_stream(&self, name: &str) -> StreamRef {
-        self.config
-            .kinesis_video()
-            .create_stream()
-            .stream_name(name)
-            .data_retention_in_hours(1)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("CreateStream {name}: {e:?}"));
-        StreamRef::parse(name).expect("a valid stream name")
+        create_stream(&self.config, name).await
     }
 
     /// Stops the server (requests in flight get a few seconds to finish) and keeps its data
