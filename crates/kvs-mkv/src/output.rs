@@ -137,6 +137,14 @@ impl Chunks {
         self.len = 0;
     }
 
+    /// Room for `additional` more copied bytes in one buffer, when nothing shared is held
+    /// (a parser about to gather one large element).
+    pub(crate) fn reserve_copied(&mut self, additional: usize) {
+        if self.done.is_empty() {
+            self.head.reserve(additional);
+        }
+    }
+
     fn seal(&mut self) {
         if !self.head.is_empty() {
             self.done.push_back(self.head.split().freeze());
@@ -180,6 +188,34 @@ impl Buf for Chunks {
             n += 1;
         }
         n
+    }
+
+    /// The first `len` bytes as a slice of the chunk that holds them (no copy), or a copy
+    /// when they span chunks.
+    fn copy_to_bytes(&mut self, len: usize) -> Bytes {
+        assert!(len <= self.len, "copy_to_bytes past the end of Chunks");
+        let Some(front) = self.done.front_mut() else {
+            self.len -= len;
+            return self.head.split_to(len).freeze();
+        };
+        if front.len() >= len {
+            let out = front.split_to(len);
+            if front.is_empty() {
+                self.done.pop_front();
+            }
+            self.len -= len;
+            return out;
+        }
+        let mut out = BytesMut::with_capacity(len);
+        for chunk in self.iter() {
+            let k = (len - out.len()).min(chunk.len());
+            out.extend_from_slice(&chunk[..k]);
+            if out.len() == len {
+                break;
+            }
+        }
+        self.advance(len);
+        out.freeze()
     }
 
     fn advance(&mut self, mut cnt: usize) {

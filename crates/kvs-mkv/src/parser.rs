@@ -13,10 +13,10 @@
 
 use std::collections::VecDeque;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 
 use crate::ebml::{self, Vint, id};
-use crate::{Frame, SegmentInfo, SimpleTag, TrackInfo, TrackKind};
+use crate::{Chunks, Frame, SegmentInfo, SimpleTag, TrackInfo, TrackKind};
 
 /// Bounds on what the parser accepts, so hostile input cannot exhaust memory.
 #[derive(Debug, Clone)]
@@ -164,99 +164,24 @@ pub enum Event {
 /// Fed chunks below this size are copied rather than kept: holding one costs more than that.
 const SHARE_MIN: usize = 512;
 
-/// The fed bytes not yet consumed: shared chunks, then bytes copied in (in that order).
-#[derive(Debug, Default)]
-struct Input {
-    shared: VecDeque<Bytes>,
-    copied: BytesMut,
-    len: usize,
-}
-
-impl Input {
-    fn push_slice(&mut self, data: &[u8]) {
-        self.copied.extend_from_slice(data);
-        self.len += data.len();
+/// The first bytes `input` holds, at least 12 (an id and a size) when there are that many:
+/// from its first chunk when that has them, else gathered into `scratch`.
+fn peek<'a>(input: &'a Chunks, scratch: &'a mut [u8; 12]) -> &'a [u8] {
+    let want = input.len().min(scratch.len());
+    let first = input.chunk();
+    if first.len() >= want {
+        return first;
     }
-
-    fn push_bytes(&mut self, data: Bytes) {
-        if data.len() < SHARE_MIN {
-            return self.push_slice(&data);
-        }
-        if !self.copied.is_empty() {
-            self.shared.push_back(self.copied.split().freeze());
-        }
-        self.len += data.len();
-        self.shared.push_back(data);
-    }
-
-    /// The first bytes held, at least 12 (an id and a size) when there are that many: from the
-    /// first chunk when it has them, else gathered into `scratch`.
-    fn peek<'a>(&'a self, scratch: &'a mut [u8; 12]) -> &'a [u8] {
-        let want = self.len.min(scratch.len());
-        let first = self.shared.front().map_or(&self.copied[..], |b| &b[..]);
-        if first.len() >= want {
-            return first;
-        }
-        let mut n = 0;
-        for part in self.parts() {
-            let k = (want - n).min(part.len());
-            scratch[n..n + k].copy_from_slice(&part[..k]);
-            n += k;
-            if n == want {
-                break;
-            }
-        }
-        &scratch[..want]
-    }
-
-    fn parts(&self) -> impl Iterator<Item = &[u8]> {
-        self.shared
-            .iter()
-            .map(|b| &b[..])
-            .chain(std::iter::once(&self.copied[..]))
-    }
-
-    /// Drops the first `n` bytes (at most [`Input::len`]).
-    fn discard(&mut self, mut n: usize) {
-        self.len -= n;
-        while n > 0 {
-            match self.shared.front_mut() {
-                Some(front) if front.len() > n => return front.advance(n),
-                Some(front) => {
-                    n -= front.len();
-                    self.shared.pop_front();
-                }
-                None => return self.copied.advance(n),
-            }
+    let mut n = 0;
+    for part in input.iter() {
+        let k = (want - n).min(part.len());
+        scratch[n..n + k].copy_from_slice(&part[..k]);
+        n += k;
+        if n == want {
+            break;
         }
     }
-
-    /// Takes the first `n` bytes (at most [`Input::len`]): a slice of the chunk holding them, or
-    /// a copy when they straddle chunks.
-    fn take(&mut self, n: usize) -> Bytes {
-        let Some(front) = self.shared.front_mut() else {
-            self.len -= n;
-            return self.copied.split_to(n).freeze();
-        };
-        if front.len() >= n {
-            let out = front.split_to(n);
-            if front.is_empty() {
-                self.shared.pop_front();
-            }
-            self.len -= n;
-            return out;
-        }
-        let mut out = BytesMut::with_capacity(n);
-        for part in self.parts() {
-            let k = (n - out.len()).min(part.len());
-            out.extend_from_slice(&part[..k]);
-            if out.len() == n {
-                break;
-            }
-        }
-        self.discard(n);
-        out.freeze()
-    }
+    &scratch[..want]
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -269,7 +194,8 @@ struct Open {
 #[derive(Debug)]
 pub struct Parser {
     limits: Limits,
-    input: Input,
+    /// The fed bytes not yet consumed: shared chunks and bytes copied in, in order.
+    input: Chunks,
     pos: u64,
     skip: u64,
     stack: Vec<Open>,
@@ -310,7 +236,7 @@ impl Parser {
     pub fn with_limits(limits: Limits) -> Self {
         Self {
             limits,
-            input: Input::default(),
+            input: Chunks::new(),
             pos: 0,
             skip: 0,
             stack: Vec::new(),
@@ -325,15 +251,18 @@ impl Parser {
     /// Adds bytes to parse, copying them.
     pub fn feed(&mut self, data: &[u8]) {
         let n = self.skip_fed(data.len());
-        self.input.push_slice(&data[n..]);
+        self.input.extend_from_slice(&data[n..]);
     }
 
     /// Adds bytes the caller already owns, keeping them as they are: frames whose payload lies
     /// inside `data` share its memory (chunks under 512 bytes are copied instead).
     pub fn feed_bytes(&mut self, data: Bytes) {
         let n = self.skip_fed(data.len());
-        if n < data.len() {
-            self.input.push_bytes(data.slice(n..));
+        let data = data.slice(n..);
+        if data.len() < SHARE_MIN {
+            self.input.extend_from_slice(&data);
+        } else {
+            self.input.push(data);
         }
     }
 
@@ -347,7 +276,7 @@ impl Parser {
 
     /// Bytes held but not yet turned into events.
     pub fn buffered(&self) -> usize {
-        self.input.len
+        self.input.len()
     }
 
     /// The next event, `Ok(None)` if more bytes are needed.
@@ -370,10 +299,10 @@ impl Parser {
         while let Some(e) = self.next_event()? {
             out.push(e);
         }
-        if self.input.len > 0 || self.skip > 0 || self.stack.iter().any(|o| o.end.is_some()) {
+        if !self.input.is_empty() || self.skip > 0 || self.stack.iter().any(|o| o.end.is_some()) {
             self.failed = true;
             return Err(ParseError::Truncated {
-                offset: self.pos + self.input.len as u64,
+                offset: self.pos + self.input.len() as u64,
             });
         }
         while let Some(open) = self.stack.pop() {
@@ -397,12 +326,12 @@ impl Parser {
 
     fn consume(&mut self, n: usize) -> Bytes {
         self.pos += n as u64;
-        self.input.take(n)
+        self.input.copy_to_bytes(n)
     }
 
     fn discard(&mut self, n: usize) {
         self.pos += n as u64;
-        self.input.discard(n);
+        self.input.advance(n);
     }
 
     fn step(&mut self) -> Result<Option<Event>, ParseError> {
@@ -411,7 +340,7 @@ impl Parser {
                 return Ok(Some(e));
             }
             if self.skip > 0 {
-                let n = self.skip.min(self.input.len as u64);
+                let n = self.skip.min(self.input.len() as u64);
                 self.discard(n as usize);
                 self.skip -= n;
                 if self.skip > 0 {
@@ -429,7 +358,7 @@ impl Parser {
             }
             let offset = self.pos;
             let mut scratch = [0; 12];
-            let head = self.input.peek(&mut scratch);
+            let head = peek(&self.input, &mut scratch);
             let (id, id_len) = match ebml::read_id(head) {
                 Vint::Incomplete => return Ok(None),
                 Vint::Invalid | Vint::Value(None, _) => {
@@ -504,7 +433,7 @@ impl Parser {
                         return Err(ParseError::UnknownSize { id, offset });
                     };
                     if !self.wanted(id) {
-                        let n = (self.input.len - header)
+                        let n = (self.input.len() - header)
                             .min(usize::try_from(size).unwrap_or(usize::MAX));
                         self.discard(header + n);
                         self.skip = size - n as u64;
@@ -523,15 +452,13 @@ impl Parser {
                             offset,
                         });
                     };
-                    if self.input.len < header + size {
-                        if self.input.shared.is_empty() {
-                            self.input.copied.reserve(header + size - self.input.len);
-                        }
+                    if self.input.len() < header + size {
+                        self.input.reserve_copied(header + size - self.input.len());
                         return Ok(None);
                     }
                     self.discard(header);
                     if id == id::SIMPLE_BLOCK {
-                        let first = self.input.peek(&mut scratch).first().copied();
+                        let first = peek(&self.input, &mut scratch).first().copied();
                         let prefix = self.consume(block_prefix_len(size, first));
                         let payload = self.consume(size - prefix.len());
                         return self.block(&prefix, payload, None, offset).map(Some);
